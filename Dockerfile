@@ -1,0 +1,10 @@
+# keybox-ivr: the service, its command line and the KimVoice sandbox in one image.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY ivr ./ivr
+COPY prompts ./prompts
+RUN pip install --no-cache-dir -e .
+ENV IVR_LOG_FORMAT=json
+ENTRYPOINT ["ivr"]
+CMD ["--help"]

@@ -1,0 +1,1 @@
+"""keybox-ivr: the phone line real-estate key holders call for their codes."""

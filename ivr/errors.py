@@ -1,0 +1,123 @@
+"""Every exception keybox-ivr raises on purpose, in one place.
+
+The call flow decides what a caller hears by the class of the error, never by its text::
+
+    IvrError
+    ├── SettingsError                bad configuration; start-up stops with one line
+    ├── KimVoiceError                anything the KimVoice client raises
+    │   ├── InvalidParameterError    a parameter outside the seed's ranges; nothing was sent
+    │   ├── InvalidInputError        the service's generic 400 (no ApiError body)
+    │   ├── AuthenticationError      log-on refused, or a 401 that a fresh token did not cure
+    │   ├── ApiError                 the service refused the operation (ApiError body)
+    │   │   ├── NotAuthorizedError   2001-2003: the key holder may not have codes
+    │   │   └── MaintenanceError     9001 (also an UnavailableError)
+    │   └── UnavailableError         the caller should hear `system-unavailable`
+    │       ├── DeadlineExceededError    the call's deadline passed
+    │       └── BadResponseError         a body that is not the promised JSON
+    └── AgiError                     the Asterisk side of a call
+        ├── ChannelHangupError       the caller hung up (or the channel died)
+        └── AgiProtocolError         a reply that breaks the protocol, or a command AGI refused
+
+Messages never carry a PIN, a shackle code, a secret, a token or a whole code.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class IvrError(Exception):
+    """The base of every error this package raises on purpose."""
+
+
+class SettingsError(IvrError):
+    """A setting has a value it does not accept. The message is one line naming the variable."""
+
+
+class KimVoiceError(IvrError):
+    """Anything that went wrong talking to KimVoice."""
+
+
+class InvalidParameterError(KimVoiceError, ValueError):
+    """A parameter is outside the seed's ranges or patterns; no request was sent."""
+
+
+class InvalidInputError(KimVoiceError):
+    """KimVoice answered 400 without an ApiError body: it found a parameter malformed."""
+
+
+class AuthenticationError(KimVoiceError):
+    """KimVoice refused our client id and secret, or kept refusing a fresh token."""
+
+
+class UnavailableError(KimVoiceError):
+    """KimVoice could not be used for this call: timeout, 5xx, refused connection, bad body."""
+
+
+class DeadlineExceededError(UnavailableError):
+    """The call's deadline passed before KimVoice answered."""
+
+
+class BadResponseError(UnavailableError):
+    """KimVoice answered with a body that is not the JSON model the contract promises."""
+
+
+class ErrorCode(IntEnum):
+    """The ApiError codes of the wire contract."""
+
+    PIN_MISMATCH = 1001
+    KEY_NOT_FOUND = 1002
+    NON_PAYMENT = 2001
+    KEY_NOT_ASSIGNED = 2002
+    KEY_HOLDER_SUSPENDED = 2003
+    NOT_VALIDATED = 2004
+    BOX_NOT_FOUND = 3001
+    SHACKLE_MISMATCH = 3002
+    MAINTENANCE = 9001
+
+
+class ApiError(KimVoiceError):
+    """KimVoice refused the operation and said why in an ApiError body."""
+
+    def __init__(
+        self,
+        method: str,
+        status: int,
+        error_code: int,
+        message: str = "",
+        user_message: str | None = None,
+    ) -> None:
+        self.method = method
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.user_message = user_message
+        super().__init__(f"KimVoice {method} refused with ApiError {error_code} (HTTP {status}): {message}")
+
+    @property
+    def code(self) -> ErrorCode | int:
+        """The error code as an `ErrorCode` where the contract knows it."""
+        try:
+            return ErrorCode(self.error_code)
+        except ValueError:
+            return self.error_code
+
+
+class NotAuthorizedError(ApiError):
+    """2001-2003: the key holder may not receive codes; `user_message` may say why."""
+
+
+class MaintenanceError(ApiError, UnavailableError):
+    """9001: KimVoice is down for maintenance."""
+
+
+class AgiError(IvrError):
+    """Something on the Asterisk side of a call."""
+
+
+class ChannelHangupError(AgiError):
+    """The caller hung up or the channel died: the flow stops and calls nothing more."""
+
+
+class AgiProtocolError(AgiError):
+    """Asterisk sent something the AGI protocol does not allow, or refused a command (510/520)."""

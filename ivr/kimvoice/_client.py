@@ -1,0 +1,303 @@
+"""The async KimVoice client: one pooled httpx client, deadlines, retries, typed results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from ivr.errors import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    DeadlineExceededError,
+    ErrorCode,
+    InvalidInputError,
+    MaintenanceError,
+    NotAuthorizedError,
+    UnavailableError,
+)
+from ivr.kimvoice._methods import (
+    GET_CBS_CODE,
+    GET_KEY_HOLDERS,
+    GET_UPDATE_CODE,
+    HEALTH_CHECK,
+    IDENTIFY_KEY_HOLDER,
+    LOG_ON_PATH,
+    VALIDATE_KEY_HOLDER,
+    Method,
+)
+from ivr.kimvoice._models import (
+    ApiErrorBody,
+    CbsCode,
+    CodeType,
+    HealthCheck,
+    IdentifiedKeyHolder,
+    KeyHolders,
+    UpdateCode,
+    Validation,
+    WireModel,
+)
+from ivr.kimvoice._token import Token, TokenCache
+from ivr.logging import get_logger
+
+__all__ = ["KimVoice", "KimVoiceClient"]
+
+log = get_logger("ivr.kimvoice")
+
+M = TypeVar("M", bound=WireModel)
+
+_RETRY_STATUSES = frozenset({502, 503, 504})
+# Errors after which the request surely or probably did not reach the application, or its
+# answer was lost; every KimVoice method but log-on is a GET, safe to send again.
+_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+_NOT_AUTHORIZED = frozenset({ErrorCode.NON_PAYMENT, ErrorCode.KEY_NOT_ASSIGNED, ErrorCode.KEY_HOLDER_SUSPENDED})
+
+
+class KimVoice(Protocol):
+    """What the call flow needs of KimVoice; `KimVoiceClient` is the real one."""
+
+    async def health_check(self, *, timeout: float | None = None) -> HealthCheck: ...
+
+    async def get_key_holders(self, key_number: int, pin: str, *, timeout: float | None = None) -> KeyHolders: ...
+
+    async def identify_key_holder(self, key_number: int, *, timeout: float | None = None) -> IdentifiedKeyHolder: ...
+
+    async def validate_key_holder(
+        self, key_number: int, member_number: int, pod_number: int, code_type: CodeType | str,
+        *, timeout: float | None = None,
+    ) -> Validation: ...
+
+    async def get_update_code(
+        self, key_number: int, primary_member: int, update_member: int, pod_number: int,
+        *, timeout: float | None = None,
+    ) -> UpdateCode: ...
+
+    async def get_cbs_code(
+        self, box_number: int, shackle_code: str, key_number: int, primary_member: int,
+        *, timeout: float | None = None,
+    ) -> CbsCode: ...
+
+
+class KimVoiceClient:
+    """KimVoice over HTTP. Use one instance per process: it pools connections and the JWT.
+
+    Every method validates its parameters before sending (`InvalidParameterError`), finishes
+    within its deadline (`timeout`, else the client's) or raises `DeadlineExceededError`, and
+    raises only the `KimVoiceError` family of `ivr.errors`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 8.0,
+        max_attempts: int = 3,
+        backoff: float = 0.05,
+        max_connections: int = 100,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._credentials = {"clientId": client_id, "clientSecret": client_secret}
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/api/V1/",
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"User-Agent": "keybox-ivr", "Accept": "application/json"},
+            transport=transport,
+        )
+        self.tokens = TokenCache(self._log_on_now, clock=clock)
+
+    async def __aenter__(self) -> KimVoiceClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the seed's methods -------------------------------------------------------------
+
+    async def log_on(self) -> Token:
+        """A fresh JWT, shared with every later call of this client."""
+        token = self.tokens.current
+        if token is not None:
+            self.tokens.invalidate(token)
+        return await self.tokens.get()
+
+    async def health_check(self, *, timeout: float | None = None) -> HealthCheck:
+        return await self._call(HEALTH_CHECK, {}, timeout)
+
+    async def get_key_holders(self, key_number: int, pin: str, *, timeout: float | None = None) -> KeyHolders:
+        return await self._call(GET_KEY_HOLDERS, {"key_number": key_number, "pin": pin}, timeout)
+
+    async def identify_key_holder(self, key_number: int, *, timeout: float | None = None) -> IdentifiedKeyHolder:
+        return await self._call(IDENTIFY_KEY_HOLDER, {"key_number": key_number}, timeout)
+
+    async def validate_key_holder(
+        self, key_number: int, member_number: int, pod_number: int, code_type: CodeType | str,
+        *, timeout: float | None = None,
+    ) -> Validation:
+        params = {"key_number": key_number, "member_number": member_number, "pod_number": pod_number,
+                  "code_type": code_type}
+        return await self._call(VALIDATE_KEY_HOLDER, params, timeout)
+
+    async def get_update_code(
+        self, key_number: int, primary_member: int, update_member: int, pod_number: int,
+        *, timeout: float | None = None,
+    ) -> UpdateCode:
+        params = {"key_number": key_number, "primary_member": primary_member, "update_member": update_member,
+                  "pod_number": pod_number}
+        return await self._call(GET_UPDATE_CODE, params, timeout)
+
+    async def get_cbs_code(
+        self, box_number: int, shackle_code: str, key_number: int, primary_member: int,
+        *, timeout: float | None = None,
+    ) -> CbsCode:
+        params = {"box_number": box_number, "shackle_code": shackle_code, "key_number": key_number,
+                  "primary_member": primary_member}
+        return await self._call(GET_CBS_CODE, params, timeout)
+
+    # -- the machinery ------------------------------------------------------------------
+
+    async def _call(self, method: Method, values: dict[str, Any], timeout: float | None) -> Any:
+        query = method.params.parse(method.name, values).to_query()
+        deadline = timeout if timeout is not None else self._timeout
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._get(method, query)
+        except TimeoutError:
+            log.warning("kimvoice.deadline", method=method.name, deadline_s=deadline)
+            raise DeadlineExceededError(f"KimVoice {method.name} did not answer within {deadline:g} s") from None
+
+    async def _get(self, method: Method, query: dict[str, str]) -> WireModel:
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            token = await self.tokens.get()
+            response = await self._send(
+                method.name, attempt, "GET", method.path, params=query,
+                headers={"Authorization": f"Bearer {token.value}"},
+            )
+            if response is None or (response.status_code in _RETRY_STATUSES and attempt < self._max_attempts):
+                await self._pause(attempt)
+                continue
+            if response.status_code == 401 and not refreshed:
+                self.tokens.invalidate(token)
+                refreshed = True
+                attempt -= 1
+                continue
+            return _decode(method.name, response, method.result)
+
+    async def _log_on_now(self) -> Token:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._post_log_on()
+        except TimeoutError:
+            raise DeadlineExceededError(f"KimVoice LogOn did not answer within {self._timeout:g} s") from None
+
+    async def _post_log_on(self) -> Token:
+        attempt = 0
+        while True:
+            attempt += 1
+            response = await self._send("LogOn", attempt, "POST", LOG_ON_PATH, json=self._credentials)
+            if response is None or (response.status_code in _RETRY_STATUSES and attempt < self._max_attempts):
+                await self._pause(attempt)
+                continue
+            if response.status_code == 401:
+                raise AuthenticationError("KimVoice refused the client id and secret (IVR_KIMVOICE_CLIENT_ID/_SECRET)")
+            if response.status_code != 200:
+                raise _error_for(response, "LogOn")
+            return Token.parse(_token_text(response))
+
+    async def _send(self, name: str, attempt: int, verb: str, path: str, **kwargs: Any) -> httpx.Response | None:
+        """One HTTP exchange; `None` when it failed in a way worth another attempt."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(verb, path, **kwargs)
+        except _RETRY_ERRORS as exc:
+            ms = (time.perf_counter() - started) * 1000
+            log.warning("kimvoice.request", method=name, attempt=attempt, error=type(exc).__name__, ms=round(ms, 1))
+            if attempt >= self._max_attempts:
+                raise UnavailableError(f"KimVoice {name}: {_describe_transport_error(exc)}") from None
+            return None
+        except httpx.TimeoutException:
+            raise DeadlineExceededError(f"KimVoice {name} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise UnavailableError(f"KimVoice {name}: {_describe_transport_error(exc)}") from None
+        ms = (time.perf_counter() - started) * 1000
+        log.info("kimvoice.request", method=name, attempt=attempt, status=response.status_code, ms=round(ms, 1))
+        return response
+
+    async def _pause(self, attempt: int) -> None:
+        await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
+
+
+def _decode(name: str, response: httpx.Response, model: type[M]) -> M:
+    if response.status_code != 200:
+        raise _error_for(response, name)
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadResponseError(
+            f"KimVoice {name} answered with a body that is not a {model.__name__} ({where}: {first['msg']})"
+        ) from None
+
+
+def _error_for(response: httpx.Response, name: str) -> Exception:
+    status = response.status_code
+    body = _api_error_body(response)
+    if body is not None:
+        cls: type[ApiError] = ApiError
+        if body.error_code in _NOT_AUTHORIZED:
+            cls = NotAuthorizedError
+        elif body.error_code == ErrorCode.MAINTENANCE:
+            cls = MaintenanceError
+        return cls(name, status, body.error_code, body.message, body.user_message)
+    if status == 400:
+        return InvalidInputError(f"KimVoice {name} found a parameter malformed (HTTP 400)")
+    if status == 401:
+        return AuthenticationError(f"KimVoice {name} refused a fresh token (HTTP 401)")
+    return UnavailableError(f"KimVoice {name} answered HTTP {status} without an ApiError")
+
+
+def _api_error_body(response: httpx.Response) -> ApiErrorBody | None:
+    try:
+        return ApiErrorBody.model_validate_json(response.content)
+    except ValidationError:
+        return None
+
+
+def _token_text(response: httpx.Response) -> str:
+    text = response.text.strip()
+    if text.startswith('"'):
+        try:
+            text = json.loads(text)
+        except json.JSONDecodeError:
+            raise BadResponseError("KimVoice Token/LogOn answered with broken JSON") from None
+    if not isinstance(text, str) or not text:
+        raise BadResponseError("KimVoice Token/LogOn answered without a token")
+    return text
+
+
+def _describe_transport_error(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return f"cannot connect ({exc or type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection closed before a complete answer (truncated or broken response)"
+    return f"transport error {type(exc).__name__}"

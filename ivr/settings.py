@@ -1,0 +1,116 @@
+"""The one settings object: `IVR_*` environment variables and an optional `.env` file.
+
+Every setting has a default that works on one machine with nothing else running: with
+`IVR_KIMVOICE_URL` unset the service starts the embedded KimVoice sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ivr.errors import SettingsError
+
+ENV_PREFIX = "IVR_"
+
+#: The client the embedded sandbox knows; also the default credentials of the service.
+SANDBOX_CLIENT_ID = "ivr-sandbox"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "keybox-ivr"
+
+
+_PORT = "a TCP port, 1 to 65535"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; read once at start-up.
+
+    Each field's description says what the variable accepts: it is what the error line shows.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    kimvoice_url: AnyHttpUrl | None = Field(
+        None, description="the KimVoice base URL, e.g. https://kimvoice.example.com (unset: embedded sandbox)"
+    )
+    kimvoice_client_id: str = Field(SANDBOX_CLIENT_ID, min_length=1, description="a non-empty client id")
+    kimvoice_client_secret: SecretStr = Field(
+        SecretStr(SANDBOX_CLIENT_SECRET), min_length=1, description="a non-empty client secret"
+    )
+    kimvoice_timeout: float = Field(8.0, gt=0, le=120, description="seconds, more than 0 and at most 120")
+    kimvoice_health_timeout: float = Field(2.0, gt=0, le=30, description="seconds, more than 0 and at most 30")
+
+    agi_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
+    agi_port: int = Field(4573, ge=1, le=65535, description=_PORT)
+    http_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
+    http_port: int = Field(8080, ge=1, le=65535, description=_PORT)
+
+    log_format: Literal["json", "console", "auto"] = Field(
+        "auto", description="json, console, or auto (console on a terminal, json otherwise)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error"
+    )
+    data_dir: Path = Field(default_factory=_default_data_dir, description="a directory path")
+
+    sandbox_mode: Literal["Normal", "DisasterRecovery"] = Field(
+        "Normal", description="Normal or DisasterRecovery"
+    )
+    sandbox_latency: float = Field(0.0, ge=0, le=60, description="seconds added to every answer, 0 to 60")
+    sandbox_failure_rate: float = Field(0.0, ge=0, le=1, description="a fraction of requests failed with 503, 0 to 1")
+    sandbox_token_lifetime: float = Field(
+        48 * 3600, gt=0, description="seconds a sandbox token lives, more than 0"
+    )
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise `SettingsError` with one line per bad variable.
+
+    The line names the variable and what it accepts; a secret's value is never echoed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        info = Settings.model_fields.get(field)
+        accepts = info.description if info and info.description else error["msg"]
+        variable = ENV_PREFIX + field.upper()
+        shown = "" if "secret" in field else f"={_short(error.get('input'))}"
+        lines.append(f"{variable}{shown} is not valid: expected {accepts}")
+    return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."

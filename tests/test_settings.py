@@ -1,0 +1,72 @@
+"""Settings: working defaults, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.errors import SettingsError
+from ivr.settings import load_settings
+
+
+def test_defaults_work_on_one_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.kimvoice_url is None  # the embedded sandbox
+    assert (settings.agi_host, settings.agi_port) == ("127.0.0.1", 4573)
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.kimvoice_timeout == 8.0
+    assert settings.data_dir.name == "keybox-ivr"
+
+
+def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("IVR_AGI_PORT=4600\nIVR_LOG_FORMAT=JSON\n")
+    monkeypatch.setenv("IVR_KIMVOICE_URL", "https://kimvoice.example.com")
+    settings = load_settings()
+    assert settings.agi_port == 4600 and settings.log_format == "json"
+    assert str(settings.kimvoice_url) == "https://kimvoice.example.com/"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("IVR_AGI_PORT", "abc", "a TCP port, 1 to 65535"),
+        ("IVR_HTTP_PORT", "70000", "a TCP port, 1 to 65535"),
+        ("IVR_LOG_FORMAT", "xml", "json, console, or auto"),
+        ("IVR_KIMVOICE_URL", "kimvoice", "the KimVoice base URL"),
+        ("IVR_KIMVOICE_TIMEOUT", "-1", "seconds, more than 0"),
+        ("IVR_SANDBOX_FAILURE_RATE", "1.5", "0 to 1"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{variable}={value} is not valid") and expected in message
+
+
+def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IVR_KIMVOICE_CLIENT_SECRET", "")
+    with pytest.raises(SettingsError, match="^IVR_KIMVOICE_CLIENT_SECRET is not valid"):
+        load_settings()
+
+
+def test_the_command_stops_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr", "kimvoice", "health-check"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "IVR_AGI_PORT": "abc"},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: IVR_AGI_PORT=abc is not valid: expected a TCP port, 1 to 65535\n"
+    assert result.stdout == ""

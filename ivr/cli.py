@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -102,7 +103,7 @@ async def sandbox(
         click.echo(f"  box {box.box_number}  shackle {box.shackle_code}  {box.purpose}")
     click.echo("Ctrl-C stops it.", nl=True)
     sys.stdout.flush()
-    serving = asyncio.ensure_future(server.serve_forever())
+    serving = asyncio.ensure_future(server.wait())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, serving.cancel)
@@ -197,6 +198,154 @@ async def _log_on(url: str | None) -> None:
 
 for _method in METHODS:
     kimvoice.add_command(_method_command(_method))
+
+
+# -- the service -------------------------------------------------------------------------
+
+
+@cli.command()
+@_run
+async def serve() -> None:
+    """Run the service: FastAGI on IVR_AGI_HOST:IVR_AGI_PORT, /healthz and /metrics over HTTP.
+
+    With IVR_KIMVOICE_URL unset it uses an embedded KimVoice sandbox. SIGTERM drains: no new
+    calls, calls in progress finish (within IVR_DRAIN_SECONDS).
+    """
+    from ivr.service import serve as run_service
+
+    try:
+        await run_service(_settings())
+    except OSError as exc:
+        raise IvrError(f"cannot listen: {exc.strerror or exc}") from None
+
+
+@cli.command("agi")
+@click.argument("route", default="keybox")
+@_run
+async def classic_agi(route: str) -> None:
+    """Classic AGI: Asterisk runs this per call, e.g. AGI(ivr-agi,keybox), over stdin/stdout."""
+    from ivr.agi import run_classic_agi
+    from ivr.flow.runner import run_call
+    from ivr.service import open_services
+
+    async with open_services(_settings()) as services:
+        await run_classic_agi(lambda call: run_call(call, services), route)
+
+
+@cli.command()
+@click.argument("call_id", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="How many calls.")
+@_run
+async def calls(call_id: str | None, limit: int) -> None:
+    """List recent calls, or show one call's steps and backend requests."""
+    from ivr.store import SqliteStore
+
+    settings = _settings()
+    store = await SqliteStore.open(settings.data_dir / "calls.db")
+    try:
+        if call_id is None:
+            for record in await store.recent(limit):
+                click.echo(_call_line(record))
+            return
+        record = await store.get(call_id)
+    finally:
+        await store.close()
+    if record is None:
+        raise IvrError(f"no call {call_id!r} in {settings.data_dir / 'calls.db'}")
+    click.echo(_call_line(record))
+    if record.detail:
+        click.echo(f"  detail: {record.detail}")
+    if record.codes:
+        click.echo(f"  codes read: {', '.join(record.codes)}")
+    for step in record.steps:
+        click.echo(f"  {step.at:8.3f}s  {step.name:<28} {'' if step.ms is None else f'{step.ms:.0f} ms'}")
+    for call in record.backend:
+        click.echo(f"  {call.at:8.3f}s  backend {call.method:<20} {call.ms:.0f} ms  {call.result}")
+
+
+# -- calls in a terminal --------------------------------------------------------------------
+
+DEMO_KEYS = "123456#2580#1" "9"
+
+
+@cli.command("call")
+@click.option("--route", default="keybox", show_default=True, help="keybox, identify or announce.")
+@click.option("--digits", help='Keys the caller types, in order, e.g. "123456#2580#19" (_ = silence, ! = hang up). '
+                               "Without it, you type at each question.")
+@click.option("--agi", "address", help="FastAGI address host:port (default: IVR_AGI_HOST:IVR_AGI_PORT).")
+@click.option("--language", default="en", show_default=True, help="The channel's language at the start.")
+@click.option("--caller-id", default="+15555550100", show_default=True, help="The calling number.")
+@click.option("--hangup-on", help="Hang up while this prompt plays (a prompt id, or digits / tts).")
+@_run
+async def call(route: str, digits: str | None, address: str | None, language: str, caller_id: str,
+               hangup_on: str | None) -> None:
+    """Place a call through the simulated Asterisk into a running service (`ivr serve`)."""
+    settings = _settings()
+    address = address or f"{settings.agi_host}:{settings.agi_port}"
+    try:
+        await _place(settings, address, route, digits, language, caller_id, hangup_on)
+    except OSError as exc:
+        raise IvrError(f"nothing answers on {address} ({exc.strerror or exc}): start `ivr serve`, "
+                       "or try `ivr demo`") from None
+
+
+@cli.command()
+@click.option("--digits", default=DEMO_KEYS, show_default=True, help="Keys the caller types.")
+@click.option("--route", default="keybox", show_default=True, help="keybox or identify.")
+@_run
+async def demo(digits: str, route: str) -> None:
+    """Play one complete call with nothing running: sandbox, service and caller in this process.
+
+    The caller uses the sandbox's test key 123456 (PIN 2580), asks for an update code and hangs
+    up; the transcript shows what they heard.
+    """
+    from ivr.service import Service, open_services
+
+    settings = _settings(agi_port=0, http_port=0, log_level=None if _verbose_logs() else "warning")
+    async with open_services(settings) as services:
+        service = Service(settings, services)
+        await service.start()
+        try:
+            record_id = await _place(settings, f"127.0.0.1:{service.agi.port}", route, digits, "en",
+                                     "+15555550100", None)
+        finally:
+            await service.stop()
+        record = await services.records.get(record_id)
+    if record is not None:
+        click.echo(f"\nCall record: {_call_line(record)}")
+        click.echo(f"  steps: {' > '.join(s.name for s in record.steps)}")
+        click.echo(f"  codes read (masked): {', '.join(record.codes) or '-'}")
+
+
+def _verbose_logs() -> bool:
+    return os.environ.get("IVR_LOG_LEVEL", "").lower() in ("debug", "info")
+
+
+async def _place(settings: Settings, address: str, route: str, digits: str | None, language: str,
+                 caller_id: str, hangup_on: str | None) -> str:
+    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+    from ivr.sim import InteractiveCaller, ScriptedCaller, SoundLibrary, place_call
+    from ivr.tts import TtsCache
+
+    catalog = PromptCatalog.load(default_prompts_dir())
+    sounds = SoundLibrary(catalog, TtsCache(settings.data_dir / "tts"))
+    caller = (InteractiveCaller(catalog, language=language) if digits is None
+              else ScriptedCaller(digits, hangup_on=hangup_on))
+    click.echo(f"Calling {route} on {address} as {caller_id}")
+    result = await place_call(address, route, caller=caller, sounds=sounds, language=language,
+                              caller_id=caller_id, timeout=600 if digits is None else 120)
+    if digits is not None:
+        for line in result.transcript.render(catalog, language):
+            click.echo(f"  {line}")
+    return result.unique_id
+
+
+def _call_line(record: Any) -> str:
+    when = datetime.fromtimestamp(record.started, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    duration = f"{(record.ended or record.started) - record.started:.1f}s"
+    outcome = record.outcome.value if record.outcome else "?"
+    key = record.key_number or "-"
+    return f"{when}  {record.call_id:<24} {record.route:<9} {record.caller_id:<16} key {key:<10} {duration:>7}  {outcome}"
 
 
 def main() -> None:

@@ -120,4 +120,11 @@ class ChannelHangupError(AgiError):
 
 
 class AgiProtocolError(AgiError):
-    """Asterisk sent something the AGI protocol does not allow, or refused a command (510/520)."""
+    """Asterisk sent something the AGI protocol does not allow, or refused a command (510/520).
+
+    `reply` is the refusal (an `ivr.agi.AgiReply`) when there was one.
+    """
+
+    def __init__(self, message: str, reply: object | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply

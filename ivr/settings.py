@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ivr.errors import SettingsError
 
@@ -28,7 +28,7 @@ def _default_data_dir() -> Path:
     return Path(base) / "keybox-ivr"
 
 
-_PORT = "a TCP port, 1 to 65535"
+_PORT = "a TCP port, 0 to 65535 (0: any free port)"
 
 
 class Settings(BaseSettings):
@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     kimvoice_health_timeout: float = Field(2.0, gt=0, le=30, description="seconds, more than 0 and at most 30")
 
     agi_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
-    agi_port: int = Field(4573, ge=1, le=65535, description=_PORT)
+    agi_port: int = Field(4573, ge=0, le=65535, description=_PORT)
     http_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
-    http_port: int = Field(8080, ge=1, le=65535, description=_PORT)
+    http_port: int = Field(8080, ge=0, le=65535, description=_PORT)
 
     log_format: Literal["json", "console", "auto"] = Field(
         "auto", description="json, console, or auto (console on a terminal, json otherwise)"
@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=_default_data_dir, description="a directory path")
 
+    languages: Annotated[list[str], NoDecode] = Field(
+        ["en"], min_length=1, max_length=3,
+        description="1 to 3 language codes with prompts, comma-separated, e.g. en,fr,es",
+    )
+    operator: str = Field(
+        "Queue(keybox-agents)",
+        description="the dialplan application that reaches an agent, e.g. Queue(keybox-agents); empty: none",
+    )
+    entry_timeout_ms: int = Field(6000, ge=1000, le=60000, description="milliseconds, 1000 to 60000")
+    please_wait_after: float = Field(1.5, ge=0, le=30, description="seconds, 0 to 30")
+    lockout_key_failures: int = Field(5, ge=1, description="a whole number, 1 or more")
+    lockout_caller_failures: int = Field(10, ge=1, description="a whole number, 1 or more")
+    lockout_window: float = Field(900, gt=0, description="seconds, more than 0")
+    lockout_duration: float = Field(900, gt=0, description="seconds, more than 0")
+    drain_seconds: float = Field(30, ge=0, le=3600, description="seconds, 0 to 3600")
+
     sandbox_mode: Literal["Normal", "DisasterRecovery"] = Field(
         "Normal", description="Normal or DisasterRecovery"
     )
@@ -75,6 +91,13 @@ class Settings(BaseSettings):
     sandbox_token_lifetime: float = Field(
         48 * 3600, gt=0, description="seconds a sandbox token lives, more than 0"
     )
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -34,8 +34,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("IVR_AGI_PORT", "abc", "a TCP port, 1 to 65535"),
-        ("IVR_HTTP_PORT", "70000", "a TCP port, 1 to 65535"),
+        ("IVR_AGI_PORT", "abc", "a TCP port, 0 to 65535"),
+        ("IVR_HTTP_PORT", "70000", "a TCP port, 0 to 65535"),
         ("IVR_LOG_FORMAT", "xml", "json, console, or auto"),
         ("IVR_KIMVOICE_URL", "kimvoice", "the KimVoice base URL"),
         ("IVR_KIMVOICE_TIMEOUT", "-1", "seconds, more than 0"),
@@ -68,5 +68,5 @@ def test_the_command_stops_with_one_line_and_no_traceback(tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
     )
     assert result.returncode == 2
-    assert result.stderr == "error: IVR_AGI_PORT=abc is not valid: expected a TCP port, 1 to 65535\n"
+    assert result.stderr == "error: IVR_AGI_PORT=abc is not valid: expected a TCP port, 0 to 65535 (0: any free port)\n"
     assert result.stdout == ""

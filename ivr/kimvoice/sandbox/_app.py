@@ -5,7 +5,6 @@ Routing is case-insensitive on path and query names, as ASP.NET's is.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -80,9 +79,7 @@ def create_app(sandbox: Sandbox, *, log_requests: bool = False) -> Starlette:
 
 
 async def _answer(sandbox: Sandbox, request: Request, path: str) -> Response:
-    if sandbox.knobs.latency:
-        await asyncio.sleep(sandbox.knobs.latency)
-    if sandbox.should_fail():
+    if not await sandbox.delay() or sandbox.should_fail():
         return _api_error(Refused(503, ErrorCode.MAINTENANCE, "Service unavailable (maintenance)."))
     version = _VERSION.fullmatch(request.path_params["version"])
     if version is None or int(version.group(1)) != 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import random
@@ -97,10 +98,21 @@ class Sandbox:
         self._keys = {k.key_number: k for k in SEED_KEYS}
         self._boxes = {b.box_number: b for b in SEED_BOXES}
         self._validated: dict[tuple[str, int, CodeType], dict[tuple[int, int], float]] = defaultdict(dict)
+        self.stopping = asyncio.Event()
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[tuple[str, int]] = Counter()
 
     # -- faults, stats and administration ----------------------------------------------
+
+    async def delay(self) -> bool:
+        """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
+        if self.knobs.latency and not self.stopping.is_set():
+            try:
+                async with asyncio.timeout(self.knobs.latency):
+                    await self.stopping.wait()
+            except TimeoutError:
+                return True
+        return not self.stopping.is_set()
 
     def should_fail(self) -> bool:
         if self.knobs.fail_next:

@@ -1,0 +1,222 @@
+"""Caller primitives: what a step of the flow says to the caller and asks of them.
+
+Retries, timeouts, the `invalid-entry` prompt, `too-many-attempts` and the operator escape
+(`0` in a menu, `*0` in an entry) live here once, so that a step reads like the call script::
+
+    key = await dialog.ask("enter-key-number", max_digits=10, valid=is_key_number)
+    choice = await dialog.menu("choose-code-type", "12", repeat=True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ivr.errors import ApiError, KimVoiceError
+from ivr.flow.call import Call
+from ivr.flow.records import BackendCall, CallRecord, Outcome, Step
+from ivr.logging import get_logger, mask_code
+from ivr.tts import TtsCache
+
+T = TypeVar("T")
+
+log = get_logger("ivr.flow")
+
+OPERATOR_KEY = "0"
+OPERATOR_ENTRY = "*0"
+REPEAT_KEY = "*"
+ATTEMPTS = 3
+MAX_REPEATS = 5
+
+
+class OperatorRequested(Exception):
+    """The caller pressed `0` in a menu or `*0` in an entry. Control flow, not an error."""
+
+
+class TooManyAttempts(Exception):
+    """The third failure of one question. Control flow, not an error.
+
+    `silent` is true when the caller never pressed anything: they may have put the phone down.
+    """
+
+    def __init__(self, question: str, silent: bool) -> None:
+        super().__init__(question)
+        self.question, self.silent = question, silent
+
+
+class EndCall(Exception):
+    """The flow has said what it had to: goodbye, hang up, and record `outcome`."""
+
+    def __init__(self, outcome: Outcome, detail: str | None = None) -> None:
+        super().__init__(outcome.value)
+        self.outcome, self.detail = outcome, detail
+
+
+@dataclass(frozen=True)
+class DialogConfig:
+    """The settings a dialog needs, taken from `Settings` once per process."""
+
+    entry_timeout_ms: int = 6000
+    please_wait_after: float = 1.5
+    operator: str = ""
+
+
+class Dialog:
+    """The flow's side of one call: prompts, questions, menus, backend calls, the record."""
+
+    def __init__(self, call: Call, record: CallRecord, tts: TtsCache, config: DialogConfig) -> None:
+        self.call = call
+        self.record = record
+        self.tts = tts
+        self.config = config
+        self._step_started = time.perf_counter()
+
+    # -- what the caller hears ------------------------------------------------------------
+
+    async def play(self, prompt: str, escape: str = "") -> str:
+        """Play the fixed prompt `prompt` (a prompt id of the contract)."""
+        return await self.call.play(f"keybox/{prompt}", escape)
+
+    async def speak(self, text: str, escape: str = "") -> str:
+        """Speak text that came from a backend (a name, instructions) by TTS."""
+        if not text.strip():
+            return ""
+        sound = await self.tts.render(text, self.record.language)
+        return await self.call.play(sound, escape)
+
+    async def say_digits(self, digits: str, escape: str = "") -> str:
+        """Speak a code or number one digit at a time."""
+        return await self.call.say_digits(digits, escape)
+
+    async def read_code(self, intro: str, code: str) -> None:
+        """Read a code aloud and note it, masked, in the record."""
+        await self.play(intro)
+        await self.say_digits(code)
+        masked = mask_code(code)
+        if masked not in self.record.codes:
+            self.record.codes.append(masked)
+
+    # -- what the caller is asked -----------------------------------------------------------
+
+    async def ask(
+        self, prompt: str, *, max_digits: int, valid: Callable[[str], bool], attempts: int = ATTEMPTS
+    ) -> str:
+        """Ask for digits until `valid` accepts them; `invalid-entry` between tries."""
+        silent = True
+        for attempt in range(1, attempts + 1):
+            entry = await self.call.read_digits(f"keybox/{prompt}", self.config.entry_timeout_ms, max_digits)
+            digits = entry.digits
+            if digits.startswith(OPERATOR_ENTRY) and self.config.operator:
+                raise OperatorRequested(prompt)
+            if digits and valid(digits):
+                return digits
+            silent = silent and not digits
+            log.info("flow.invalid_entry", question=prompt, attempt=attempt, empty=not digits)
+            if attempt < attempts:
+                await self.play("invalid-entry")
+        raise TooManyAttempts(prompt, silent)
+
+    async def menu(self, prompt: str, options: str, *, repeat: bool = False, attempts: int = ATTEMPTS) -> str:
+        """A one-key menu played as `prompt`; returns one of `options`."""
+
+        async def offer() -> str:
+            return (await self.call.read_digits(f"keybox/{prompt}", self.config.entry_timeout_ms, 1)).digits
+
+        return await self.choice(prompt, options, offer, repeat=repeat, attempts=attempts)
+
+    async def choose(self, intro: str, names: Sequence[str], attempts: int = ATTEMPTS) -> int:
+        """Offer spoken names ("<name>, press 1, ..."); return the index of the one chosen."""
+        names = names[:9]
+        options = "".join(str(i) for i in range(1, len(names) + 1))
+
+        async def offer() -> str:
+            escape = options + (OPERATOR_KEY if self.config.operator else "")
+            pressed = await self.play(intro, escape)
+            for digit, name in zip(options, names):
+                pressed = pressed or await self.speak(name, escape)
+                pressed = pressed or await self.play("press", escape)
+                pressed = pressed or await self.say_digits(digit, escape)
+            return pressed or await self.call.wait_for_digit(self.config.entry_timeout_ms)
+
+        return int(await self.choice(intro, options, offer, attempts=attempts)) - 1
+
+    async def offer_operator(self) -> None:
+        """`press-zero-for-operator`, when there is one, and a moment to press it."""
+        if not self.config.operator:
+            return
+        entry = await self.call.read_digits("keybox/press-zero-for-operator", self.config.entry_timeout_ms // 2, 1)
+        if entry.digits == OPERATOR_KEY:
+            raise OperatorRequested("press-zero-for-operator")
+
+    async def choice(
+        self, question: str, options: str, offer: Callable[[], Awaitable[str]], *,
+        repeat: bool = False, attempts: int = ATTEMPTS,
+    ) -> str:
+        """Run `offer` (which plays the choices and returns a key) until a key in `options`."""
+        failures = repeats = 0
+        silent = True
+        while True:
+            key = await offer()
+            if key and key in options:
+                return key
+            if key == OPERATOR_KEY and self.config.operator:
+                raise OperatorRequested(question)
+            if key == REPEAT_KEY and repeat and repeats < MAX_REPEATS:
+                repeats += 1
+                continue
+            failures += 1
+            silent = silent and not key
+            log.info("flow.invalid_choice", question=question, failures=failures, empty=not key)
+            if failures >= attempts:
+                raise TooManyAttempts(question, silent)
+            if key:
+                await self.play("invalid-entry")
+
+    # -- backends --------------------------------------------------------------------------
+
+    async def backend(self, method: str, request: Awaitable[T]) -> T:
+        """Run one backend request; past `please_wait_after` the caller hears `please-wait`.
+
+        The request is cancelled if the caller hangs up meanwhile; its latency and result go
+        into the record either way.
+        """
+        task = asyncio.ensure_future(request)
+        started = time.perf_counter()
+        at = self.record.elapsed()
+        result = "ok"
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.config.please_wait_after)
+            if not done:
+                await self.play("please-wait")
+            return await task
+        except ApiError as exc:
+            result = f"ApiError {exc.error_code}"
+            raise
+        except KimVoiceError as exc:
+            result = type(exc).__name__
+            raise
+        except BaseException as exc:
+            result = type(exc).__name__
+            raise
+        finally:
+            if not task.done():
+                task.cancel()
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            self.record.backend.append(BackendCall(method=method, at=round(at, 3), ms=ms, result=result))
+
+    # -- the record ------------------------------------------------------------------------
+
+    def step(self, name: str) -> None:
+        """Mark the start of a step of the contract; the previous one's time is closed."""
+        now = time.perf_counter()
+        if self.record.steps:
+            self.record.steps[-1].ms = round((now - self._step_started) * 1000, 1)
+        self._step_started = now
+        self.record.steps.append(Step(name=name, at=round(self.record.elapsed(), 3)))
+
+    def close_steps(self) -> None:
+        if self.record.steps and self.record.steps[-1].ms is None:
+            self.record.steps[-1].ms = round((time.perf_counter() - self._step_started) * 1000, 1)

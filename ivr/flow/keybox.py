@@ -1,0 +1,222 @@
+"""The `keybox` route: key holders get update codes and call-before-showing codes.
+
+Each function is a step of `contracts/call-flow.md`, in the order the caller meets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from ivr.errors import ApiError, ErrorCode, NotAuthorizedError
+from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, TooManyAttempts
+from ivr.flow.records import Outcome
+from ivr.flow.services import Services
+from ivr.flow.validators import is_box_number, is_four_digits, is_key_number
+from ivr.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
+
+UPDATE, CBS = "1", "2"
+AGAIN, ANOTHER, END = "1", "2", "9"
+UNKNOWN_CALLERS = frozenset({"", "unknown", "anonymous", "restricted"})
+
+
+async def keybox(d: Dialog, s: Services) -> Outcome:
+    await d.call.answer()
+    await start_of_call(d, s)
+    key_number, holders = await sign_in(d, s)
+    holder = await choose_key_holder(d, holders.key_holders)
+    member = await choose_member(d, holder)
+    pod = await choose_pod(d, holder)
+    return await codes(d, s, key_number, holder, member, pod)
+
+
+async def start_of_call(d: Dialog, s: Services) -> None:
+    d.step("health-check")
+    health = await d.backend("HealthCheck", s.kimvoice.health_check(timeout=s.settings.kimvoice_health_timeout))
+    if health.operational_mode is OperationalMode.DISASTER_RECOVERY:
+        await d.play("dr-notice")
+        await d.speak(health.message or "")
+    d.step("welcome")
+    await d.play("welcome")
+    await choose_language(d, s)
+
+
+async def choose_language(d: Dialog, s: Services) -> None:
+    languages = s.settings.languages
+    if len(languages) < 2:
+        return
+    d.step("choose-language")
+    options = "".join(str(i) for i in range(1, len(languages) + 1))
+    start = d.record.language
+
+    async def offer() -> str:
+        pressed = ""
+        for digit, language in zip(options, languages):
+            await d.call.set_language(language)
+            pressed = pressed or await d.play("choose-language", options)
+            pressed = pressed or await d.say_digits(digit, options)
+            if pressed:
+                break
+        await d.call.set_language(start)
+        return pressed or await d.call.wait_for_digit(s.settings.entry_timeout_ms)
+
+    try:
+        chosen = languages[int(await d.choice("choose-language", options, offer)) - 1]
+    except TooManyAttempts:
+        chosen = start  # a caller who does not choose keeps the line's language
+    await d.call.set_language(chosen)
+    d.record.language = chosen
+
+
+async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
+    """Key number and PIN until KimVoice knows the pair; lockouts across calls."""
+    caller = d.call.caller_id
+    caller_counted = caller.lower() not in UNKNOWN_CALLERS
+    if caller_counted and await s.lockouts.is_locked("caller", caller):
+        await d.play("key-locked")
+        raise EndCall(Outcome.KEY_LOCKED, "calling number locked")
+    for _ in range(ATTEMPTS):
+        d.step("enter-key-number")
+        key_number = int(await d.ask("enter-key-number", max_digits=10, valid=is_key_number))
+        d.record.key_number = key_number
+        if await s.lockouts.is_locked("key", str(key_number)):
+            await d.play("key-locked")
+            raise EndCall(Outcome.KEY_LOCKED, "key number locked")
+        d.step("enter-pin")
+        pin = await d.ask("enter-pin", max_digits=4, valid=is_four_digits)
+        d.step("get-key-holders")
+        try:
+            return key_number, await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
+        except ApiError as exc:
+            if exc.code not in (ErrorCode.PIN_MISMATCH, ErrorCode.KEY_NOT_FOUND):
+                raise
+        locked = await s.lockouts.add_failure(
+            "key", str(key_number), threshold=s.settings.lockout_key_failures,
+            window=s.settings.lockout_window, duration=s.settings.lockout_duration,
+        )
+        if caller_counted:
+            locked = await s.lockouts.add_failure(
+                "caller", caller, threshold=s.settings.lockout_caller_failures,
+                window=s.settings.lockout_window, duration=s.settings.lockout_duration,
+            ) or locked
+        if locked:
+            await d.play("key-locked")
+            raise EndCall(Outcome.KEY_LOCKED, "locked by this failure")
+        await d.play("invalid-credentials")
+    raise TooManyAttempts("key-and-pin", silent=False)
+
+
+async def choose_key_holder(d: Dialog, records: list[KeyHolder]) -> KeyHolder:
+    if len(records) == 1:
+        return records[0]
+    d.step("choose-key-holder")
+    return records[await d.choose("choose-key-holder", [r.name for r in records])]
+
+
+async def choose_member(d: Dialog, holder: KeyHolder) -> int:
+    if len(holder.members) == 1:
+        return holder.members[0].member_number
+    d.step("choose-member")
+    return holder.members[await d.choose("choose-member", [m.name for m in holder.members])].member_number
+
+
+async def choose_pod(d: Dialog, holder: KeyHolder) -> int:
+    if len(holder.pods) == 1:
+        return holder.pods[0]
+    d.step("choose-pod")
+    return int(await d.menu("choose-pod", "".join(str(p) for p in sorted(holder.pods))))
+
+
+async def codes(d: Dialog, s: Services, key_number: int, holder: KeyHolder, member: int, pod: int) -> Outcome:
+    """The code-type menu, the code, and the after-code menu, until the caller is done."""
+    while True:
+        d.step("choose-code-type")
+        choice = await d.menu("choose-code-type", UPDATE + CBS, repeat=True)
+        code_type = CodeType.UPDATE if choice == UPDATE else CodeType.CBS
+        d.step("validate-key-holder")
+        await validate(d, s, key_number, member, pod, code_type)
+        if code_type is CodeType.UPDATE:
+            read, outcome = await update_code(d, s, key_number, holder, member, pod), Outcome.UPDATE_CODE_READ
+        else:
+            read, outcome = await cbs_code(d, s, key_number, holder), Outcome.CBS_CODE_READ
+        await read()
+        if not await another_code(d, read):
+            raise EndCall(outcome)
+
+
+async def validate(d: Dialog, s: Services, key_number: int, member: int, pod: int, code_type: CodeType) -> None:
+    try:
+        await d.backend("ValidateKeyHolder", s.kimvoice.validate_key_holder(key_number, member, pod, code_type))
+    except NotAuthorizedError as exc:
+        if exc.user_message:
+            await d.speak(exc.user_message)
+        else:
+            await d.play("not-authorized")
+        await d.offer_operator()
+        raise EndCall(Outcome.NOT_AUTHORIZED, f"ApiError {exc.error_code}") from None
+
+
+async def update_code(
+    d: Dialog, s: Services, key_number: int, holder: KeyHolder, member: int, pod: int
+) -> Callable[[], Awaitable[None]]:
+    """Fetch the update code; return what reads it to the caller (again, if asked)."""
+    d.step("get-update-code")
+    code = await d.backend("GetUpdateCode", s.kimvoice.get_update_code(key_number, holder.primary_member, member, pod))
+
+    async def read() -> None:
+        d.step("read-update-code")
+        await d.read_code("your-update-code-is", code.update_code)
+        await d.speak(code.instructions or "")
+
+    return read
+
+
+async def cbs_code(d: Dialog, s: Services, key_number: int, holder: KeyHolder) -> Callable[[], Awaitable[None]]:
+    """Box number, shackle code, the CBS code; return what reads it to the caller."""
+    box = await ask_box_number(d)
+    shackle = await ask_shackle_code(d)
+    for attempt in range(1, ATTEMPTS + 1):
+        d.step("get-cbs-code")
+        try:
+            code = await d.backend("GetCbsCode", s.kimvoice.get_cbs_code(box, shackle, key_number, holder.primary_member))
+            break
+        except ApiError as exc:
+            if exc.code not in (ErrorCode.BOX_NOT_FOUND, ErrorCode.SHACKLE_MISMATCH):
+                raise
+            wrong_box = exc.code == ErrorCode.BOX_NOT_FOUND
+            await d.play("invalid-box" if wrong_box else "invalid-shackle")
+            if attempt == ATTEMPTS:
+                raise TooManyAttempts("get-cbs-code", silent=False) from None
+            if wrong_box:
+                box = await ask_box_number(d)
+            else:
+                shackle = await ask_shackle_code(d)
+
+    async def read() -> None:
+        d.step("read-cbs-code")
+        await d.read_code("your-cbs-code-is", code.cbs_code)
+        await d.speak(holder.cbs_instructions or "")
+
+    return read
+
+
+async def ask_box_number(d: Dialog) -> int:
+    d.step("enter-box-number")
+    return int(await d.ask("enter-box-number", max_digits=10, valid=is_box_number))
+
+
+async def ask_shackle_code(d: Dialog) -> str:
+    d.step("enter-shackle-code")
+    return await d.ask("enter-shackle-code", max_digits=4, valid=is_four_digits)
+
+
+async def another_code(d: Dialog, read: Callable[[], Awaitable[None]]) -> bool:
+    """The after-code menu: True when the caller wants another code."""
+    while True:
+        d.step("after-code-menu")
+        try:
+            choice = await d.menu("after-code-menu", AGAIN + ANOTHER + END, attempts=2)
+        except TooManyAttempts:
+            return False  # no answer twice: the code was read, say goodbye
+        if choice != AGAIN:
+            return choice == ANOTHER
+        await read()

@@ -1,0 +1,39 @@
+"""A simulated Asterisk: places calls into the service over AGI and plays the caller.
+
+It is the Asterisk side of FastAGI (or runs a classic AGI program), answers every AGI command as
+Asterisk 20's res_agi.c does, and keeps a transcript of what the caller heard and pressed. The
+end-to-end tests, the load benchmark and `ivr call` use it::
+
+    sounds = SoundLibrary(PromptCatalog.load(default_prompts_dir()), TtsCache(tts_dir))
+    result = await place_call("127.0.0.1:4573", "keybox", caller=ScriptedCaller("123456#1234#1"),
+                              sounds=sounds)
+    assert result.transcript.prompts[:2] == ["welcome", "enter-key-number"]
+"""
+
+from __future__ import annotations
+
+from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel
+from ivr.sim._callers import Caller, InputRequest, InteractiveCaller, ScriptedCaller
+from ivr.sim._environment import agi_environment
+from ivr.sim._place import CallResult, place_call, run_classic_agi
+from ivr.sim._sounds import SoundLibrary
+from ivr.sim._transcript import Event, EventKind, Transcript
+
+__all__ = [
+    "DEAD_CHANNEL",
+    "TRANSFER_VARIABLE",
+    "UNKNOWN_COMMAND",
+    "CallResult",
+    "Caller",
+    "Event",
+    "EventKind",
+    "InputRequest",
+    "InteractiveCaller",
+    "ScriptedCaller",
+    "SimulatedChannel",
+    "SoundLibrary",
+    "Transcript",
+    "agi_environment",
+    "place_call",
+    "run_classic_agi",
+]

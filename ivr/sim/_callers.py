@@ -1,0 +1,190 @@
+"""The person on the phone: what they type when asked, and when they hang up.
+
+The simulated Asterisk asks the caller only at GET DATA and WAIT FOR DIGIT; sounds always play
+to the end unless the caller hangs up during one. A `ScriptedCaller` answers from a key buffer
+(end-to-end tests, the load benchmark); an `InteractiveCaller` asks a person at a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TextIO
+
+from ivr.flow.prompts import PromptCatalog
+from ivr.sim._transcript import PROMPT_PREFIX, Event, render_event
+
+__all__ = ["DTMF_KEYS", "Caller", "InputRequest", "InteractiveCaller", "ScriptedCaller"]
+
+DTMF_KEYS = frozenset("0123456789*#ABCD")
+
+_SILENT = "_"
+_HANG_UP = "!"
+
+
+@dataclass(frozen=True, slots=True)
+class InputRequest:
+    """What the service is asking for.
+
+    `sound` is GET DATA's prompt (None for WAIT FOR DIGIT or an empty prompt); `max_digits` is 1
+    for WAIT FOR DIGIT; `timeout_ms` is how long Asterisk waits for the first key, -1 for ever.
+    """
+
+    kind: Literal["get_data", "wait_for_digit"]
+    sound: str | None
+    max_digits: int
+    timeout_ms: int
+
+
+class Caller(Protocol):
+    """The caller side of a simulated call."""
+
+    async def keys_for(self, request: InputRequest) -> str | None:
+        """The keys typed for this request (`#` included if typed), '' for silence, None to hang up.
+
+        The channel applies Asterisk's rules to them: an entry ends at `#` or at `max_digits`,
+        otherwise it times out with what was typed; keys past the end are lost.
+        """
+        ...
+
+    def hangup_on(self, sound: str) -> bool:
+        """Whether the caller hangs up while `sound` plays (`digits/<d>` for each SAY DIGITS digit)."""
+        ...
+
+    def observe(self, event: Event) -> None:
+        """Told every transcript event as it happens."""
+        ...
+
+
+class ScriptedCaller:
+    """A caller typing from a buffer of keys, consumed across the call's input requests.
+
+    In `keys`: DTMF keys, `_` (the caller falls silent: this request times out with what was typed
+    so far), `!` (hang up at this request); whitespace is ignored. For GET DATA the caller types
+    until `#`, `max_digits` keys or a `_`; a `#` right after a full entry is typed too (a habit
+    that costs nothing: Asterisk drops a key that arrives between commands). WAIT FOR DIGIT takes
+    one key. Once the buffer is empty every request times out in silence.
+
+    `hangup_on` is a prompt id (hang up while `keybox/<id>` plays), `digits` (during the first
+    SAY DIGITS) or `tts` (during the first TTS sound). `think` gives the seconds to wait before
+    answering each input request.
+    """
+
+    def __init__(self, keys: str = "", hangup_on: str | None = None, think: Callable[[], float] | None = None) -> None:
+        buffer = "".join(keys.split())
+        unknown = set(buffer) - DTMF_KEYS - {_SILENT, _HANG_UP}
+        if unknown:
+            raise ValueError(f"not a key, `_` or `!`: {''.join(sorted(unknown))!r}")
+        self._buffer = buffer
+        self._position = 0
+        self._hangup_on = hangup_on
+        self._think = think
+
+    @property
+    def remaining(self) -> str:
+        """The keys not typed yet."""
+        return self._buffer[self._position :]
+
+    async def keys_for(self, request: InputRequest) -> str | None:
+        if self._think is not None:
+            await asyncio.sleep(self._think())
+        typed = ""
+        while self._position < len(self._buffer):
+            key = self._buffer[self._position]
+            self._position += 1
+            if key == _HANG_UP:
+                return None
+            if key == _SILENT:
+                break
+            typed += key
+            if key == "#" or request.kind == "wait_for_digit":
+                break
+            if len(typed) >= request.max_digits:
+                if self.remaining.startswith("#"):
+                    typed += "#"
+                    self._position += 1
+                break
+        return typed
+
+    def hangup_on(self, sound: str) -> bool:
+        match self._hangup_on:
+            case None:
+                return False
+            case "digits" | "tts":
+                return sound.startswith(self._hangup_on + "/")
+            case prompt_id:
+                return sound == PROMPT_PREFIX + prompt_id
+
+    def observe(self, event: Event) -> None:
+        """A script does not listen."""
+
+
+class InteractiveCaller:
+    """A person at a terminal: sees each event as it happens and types the keys.
+
+    At each input request a line is read from `input_stream`: its keys are typed (other
+    characters are ignored), an empty line is silence, end of input hangs up. Lines are read by
+    one daemon thread, so a blocked read never keeps the program from exiting.
+    """
+
+    def __init__(
+        self,
+        catalog: PromptCatalog | None = None,
+        *,
+        input_stream: TextIO | None = None,
+        output: TextIO | None = None,
+        language: str = "en",
+    ) -> None:
+        self._catalog = catalog
+        self._input = input_stream if input_stream is not None else sys.stdin
+        self._output = output if output is not None else sys.stdout
+        self._language = language
+        self._lines: asyncio.Queue[str | None] | None = None
+
+    async def keys_for(self, request: InputRequest) -> str | None:
+        ask = "one key" if request.kind == "wait_for_digit" else f"up to {request.max_digits} keys, # to end"
+        self._print(f"  keys? ({ask}; empty line = silence, end of input = hang up) > ", end="")
+        line = await self._next_line()
+        if line is None:
+            self._print("")
+            return None
+        return "".join(key for key in line.upper() if key in DTMF_KEYS)
+
+    def hangup_on(self, sound: str) -> bool:
+        return False
+
+    def observe(self, event: Event) -> None:
+        if event.kind == "language":
+            self._language = event.value
+        self._print(render_event(event, self._catalog, self._language))
+
+    def _print(self, text: str, end: str = "\n") -> None:
+        self._output.write(text + end)
+        self._output.flush()
+
+    async def _next_line(self) -> str | None:
+        if self._lines is None:
+            self._lines = asyncio.Queue()
+            reader = threading.Thread(
+                target=self._read_lines, args=(asyncio.get_running_loop(), self._lines), daemon=True
+            )
+            reader.start()
+        return await self._lines.get()
+
+    def _read_lines(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+        for line in iter(self._input.readline, ""):
+            if not _hand_over(loop, lines, line):
+                return
+        _hand_over(loop, lines, None)
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None], line: str | None) -> bool:
+    """Pass a line to the event loop; False once the loop is gone (the call is over)."""
+    try:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+    except RuntimeError:
+        return False
+    return True

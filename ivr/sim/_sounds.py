@@ -1,0 +1,75 @@
+"""Which sounds the simulated Asterisk has, and what each one says.
+
+A real Asterisk answers STREAM FILE and GET DATA with `-1` when the file is missing in the
+channel's language, exactly as for a hang-up, so the simulator must know which sounds exist:
+the fixed prompts are `keybox/<id>` in every language the prompt catalog has a text for, TTS
+renders are `tts/<hash>` wherever the TTS cache holds their text. Everything else is missing
+unless listed in `others` (say a core sound such as `beep`).
+
+Unlike Asterisk, which falls back to the default language's file when the channel's language
+has none, a prompt missing in the channel's language is missing here: the contract wants every
+prompt in every configured language, and a silent English fallback would hide the gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from ivr.flow.prompts import PromptCatalog
+from ivr.sim._transcript import PROMPT_PREFIX, Event
+from ivr.tts import SOUND_PREFIX as TTS_PREFIX
+from ivr.tts import TtsCache
+
+__all__ = ["SoundLibrary"]
+
+SAMPLE_RATE = 8000
+"""The sounds are 8 kHz: `endpos` in a STREAM FILE reply counts samples at this rate."""
+
+_CHARACTERS_PER_SECOND = 14
+"""About how fast a prompt is spoken; it only sizes `endpos`, which no flow should rely on."""
+
+
+class SoundLibrary:
+    """Answers "does this sound exist in this language?" and "what does it say?".
+
+    TTS texts are read from the cache once and then kept, since a render never changes under
+    its name; a render that does not exist yet is looked for again next time.
+    """
+
+    def __init__(self, catalog: PromptCatalog, tts: TtsCache | None = None, *, others: Collection[str] = ()) -> None:
+        self._catalog = catalog
+        self._tts = tts
+        self._others = frozenset(others)
+        self._tts_texts: dict[str, str] = {}
+
+    def exists(self, name: str, language: str) -> bool:
+        if name.startswith(PROMPT_PREFIX):
+            return bool(self._catalog.texts.get(language, {}).get(name.removeprefix(PROMPT_PREFIX)))
+        if name.startswith(TTS_PREFIX):
+            return self._tts_text(name) is not None
+        return name in self._others
+
+    def describe(self, name: str) -> Event:
+        """The event for a sound that exists (`exists` is the caller's to check first)."""
+        if name.startswith(PROMPT_PREFIX):
+            return Event("prompt", name.removeprefix(PROMPT_PREFIX))
+        text = self._tts_text(name) if name.startswith(TTS_PREFIX) else None
+        return Event("tts", text) if text is not None else Event("sound", name)
+
+    def samples(self, name: str, language: str) -> int:
+        """The sound's length in samples, estimated from what it says (one second if unknown)."""
+        text = ""
+        if name.startswith(PROMPT_PREFIX):
+            text = self._catalog.texts.get(language, {}).get(name.removeprefix(PROMPT_PREFIX), "")
+        elif name.startswith(TTS_PREFIX):
+            text = self._tts_text(name) or ""
+        seconds = len(text) / _CHARACTERS_PER_SECOND if text else 1.0
+        return max(SAMPLE_RATE // 10, int(seconds * SAMPLE_RATE))
+
+    def _tts_text(self, name: str) -> str | None:
+        text = self._tts_texts.get(name)
+        if text is None and self._tts is not None:
+            text = self._tts.text_of(name)
+            if text is not None:
+                self._tts_texts[name] = text
+        return text

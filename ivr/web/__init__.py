@@ -1,0 +1,7 @@
+"""HTTP around the service: health, metrics (and later media, webhooks, the outbound API)."""
+
+from ivr.web._app import create_app
+from ivr.web._metrics import Metrics
+from ivr.web._serve import EmbeddedHttpServer
+
+__all__ = ["EmbeddedHttpServer", "Metrics", "create_app"]

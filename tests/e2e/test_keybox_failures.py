@@ -1,0 +1,197 @@
+"""The keybox route when things go wrong: entries, credentials, lockouts, outages, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.line import Line, ReactingCaller, running_line, today
+
+from ivr.flow.records import Outcome
+from ivr.kimvoice import OperationalMode
+from ivr.kimvoice.sandbox import Knobs, update_code_for
+
+AGENTS = "Queue(keybox-agents)"
+
+
+# -- entries and attempts ---------------------------------------------------------------------
+
+
+async def test_invalid_and_empty_entries_then_a_valid_one(line: Line) -> None:
+    call = await line.call("99#" "_" "123456#2580#19")
+
+    assert call.prompts[:6] == ["welcome", "enter-key-number", "invalid-entry", "enter-key-number",
+                                "invalid-entry", "enter-key-number"]
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
+
+
+async def test_third_invalid_entry_transfers_to_an_agent(line: Line) -> None:
+    call = await line.call("99#" "_" "9999#")
+
+    assert call.prompts[-3:] == ["enter-key-number", "too-many-attempts", "transferring"]
+    assert call.prompts.count("invalid-entry") == 2
+    assert call.heard.transferred_to == AGENTS
+    assert call.heard.variables["IVR_OUTCOME"] == "too_many_attempts"
+    assert call.heard.variables["IVR_LAST_STEP"] == "enter-key-number"
+    assert call.record.outcome is Outcome.TRANSFERRED
+    assert line.requests("GetKeyHolders") == 0
+
+
+async def test_without_an_operator_too_many_attempts_says_goodbye(tmp_path: Path) -> None:
+    async with running_line(tmp_path, operator="") as line:
+        call = await line.call("123456#" "12#" "12345#" "_")
+    assert call.prompts[-2:] == ["too-many-attempts", "goodbye"]
+    assert call.heard.hung_up_by == "service"
+    assert call.record.outcome is Outcome.TOO_MANY_ATTEMPTS
+
+
+async def test_three_wrong_pins_in_a_call(line: Line) -> None:
+    call = await line.call("123456#1111#" "123456#2222#" "123456#3333#")
+
+    assert call.prompts.count("invalid-credentials") == 3
+    assert call.prompts[-2:] == ["too-many-attempts", "transferring"]
+    assert call.heard.variables["IVR_OUTCOME"] == "too_many_attempts"
+    assert [b.result for b in call.record.backend[1:]] == ["ApiError 1001"] * 3
+
+
+# -- lockouts across calls -----------------------------------------------------------------
+
+
+async def test_five_failed_pins_lock_the_key_across_calls_and_restarts(tmp_path: Path) -> None:
+    async with running_line(tmp_path) as line:
+        first = await line.call("123456#1111#" "123456#2222#" "123456#3333#")
+        assert first.record.outcome is Outcome.TRANSFERRED
+        second = await line.call("123456#4444#" "123456#5555#")
+        assert second.prompts[-2:] == ["key-locked", "goodbye"]
+        assert second.record.outcome is Outcome.KEY_LOCKED
+
+    async with running_line(tmp_path) as restarted:  # same database, new service and sandbox
+        locked = await restarted.call("123456#")
+        assert locked.prompts == ["welcome", "enter-key-number", "key-locked", "goodbye"]
+        assert locked.record.outcome is Outcome.KEY_LOCKED
+        assert restarted.requests("GetKeyHolders") == 0  # refused without asking KimVoice
+        other_key = await restarted.call("234567#1357#" "1" "1" "1" "9", caller_id="+15555550111")
+        assert other_key.record.outcome is Outcome.UPDATE_CODE_READ
+
+
+async def test_one_pin_tried_on_many_keys_locks_the_calling_number(tmp_path: Path) -> None:
+    async with running_line(tmp_path, lockout_caller_failures=4) as line:
+        await line.call("10001#1234#" "10002#1234#" "10003#1234#", caller_id="+15555550199")
+        call = await line.call("10004#1234#", caller_id="+15555550199")
+        assert call.prompts[-2:] == ["key-locked", "goodbye"]
+        blocked = await line.call("123456#2580#", caller_id="+15555550199")
+        assert blocked.prompts == ["welcome", "key-locked", "goodbye"]
+        assert line.requests("GetKeyHolders") == 4
+        someone_else = await line.call("123456#2580#19", caller_id="+15555550123")
+        assert someone_else.record.outcome is Outcome.UPDATE_CODE_READ
+
+
+# -- KimVoice's state ---------------------------------------------------------------------
+
+
+async def test_disaster_recovery_notice_then_the_call_goes_on(tmp_path: Path) -> None:
+    knobs = Knobs(operational_mode=OperationalMode.DISASTER_RECOVERY, message="We are on the backup site.")
+    async with running_line(tmp_path, knobs) as line:
+        call = await line.call("123456#2580#19")
+    assert call.prompts[:2] == ["dr-notice", "welcome"]
+    assert call.heard.spoken[0] == "We are on the backup site."
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
+
+
+async def test_health_check_failure_transfers(tmp_path: Path) -> None:
+    async with running_line(tmp_path, Knobs(failure_rate=1.0)) as line:
+        call = await line.call("123456#2580#19")
+        assert call.prompts == ["system-unavailable", "transferring"]
+        assert call.heard.variables["IVR_OUTCOME"] == "unavailable"
+        assert call.record.outcome is Outcome.TRANSFERRED
+        assert line.requests("GetKeyHolders") == 0
+
+
+async def test_health_check_failure_without_operator_says_goodbye(tmp_path: Path) -> None:
+    async with running_line(tmp_path, Knobs(failure_rate=1.0), operator="") as line:
+        call = await line.call("123456#2580#19")
+    assert call.prompts == ["system-unavailable", "goodbye"]
+    assert call.heard.hung_up_by == "service"
+    assert call.record.outcome is Outcome.UNAVAILABLE
+
+
+async def test_slow_kimvoice_mid_call_gets_please_wait(tmp_path: Path) -> None:
+    async with running_line(tmp_path, please_wait_after=0.1) as line:
+        def slow() -> None:
+            line.sandbox.knobs.latency = 0.4
+
+        call = await line.call(caller=ReactingCaller("123456#2580#19", "choose-code-type", slow))
+    assert call.prompts[3:7] == ["choose-code-type", "please-wait", "please-wait", "your-update-code-is"]
+    assert call.heard.said_digits == [update_code_for(123456, 5001, 5001, 1, today())]
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
+
+
+async def test_kimvoice_down_mid_call(tmp_path: Path) -> None:
+    async with running_line(tmp_path, operator="") as line:
+        def down() -> None:
+            line.sandbox.knobs.failure_rate = 1.0
+
+        call = await line.call(caller=ReactingCaller("123456#2580#19", "enter-pin", down))
+    assert call.prompts[-3:] == ["enter-pin", "system-unavailable", "goodbye"]
+    assert call.record.outcome is Outcome.UNAVAILABLE
+    assert call.record.backend[-1].result == "ApiError 9001"
+
+
+async def test_kimvoice_past_its_deadline_mid_call(tmp_path: Path) -> None:
+    async with running_line(tmp_path, please_wait_after=0.1, kimvoice_timeout=0.5) as line:
+        def stuck() -> None:
+            line.sandbox.knobs.latency = 5
+
+        call = await line.call(caller=ReactingCaller("123456#2580#19", "enter-pin", stuck))
+    assert call.prompts[-3:] == ["please-wait", "system-unavailable", "transferring"]
+    assert call.record.backend[-1].result == "DeadlineExceededError"
+    assert call.record.backend[-1].ms < 2000
+
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "pin", "spoken"), [
+    ("456789", "1470", "Your account is past due. Please contact your board office."),
+    ("678901", "1590", "Your key privileges are suspended. Please call your board office."),
+])
+async def test_not_authorized_with_a_message_for_the_caller(line: Line, key: str, pin: str, spoken: str) -> None:
+    call = await line.call(f"{key}#{pin}#1")
+    assert call.heard.spoken == [spoken]
+    assert call.prompts[-2:] == ["press-zero-for-operator", "goodbye"]
+    assert call.record.outcome is Outcome.NOT_AUTHORIZED
+    assert line.requests("GetUpdateCode") == 0
+
+
+async def test_not_authorized_without_a_message(line: Line) -> None:
+    call = await line.call("567890#3690#1")
+    assert call.prompts[-3:] == ["not-authorized", "press-zero-for-operator", "goodbye"]
+    assert call.record.detail == "ApiError 2002"
+
+
+async def test_not_authorized_caller_presses_zero(line: Line) -> None:
+    call = await line.call("456789#1470#1" "0")
+    assert call.prompts[-1] == "transferring"
+    assert call.heard.variables["IVR_OUTCOME"] == "operator_requested"
+    assert call.heard.transferred_to == AGENTS
+
+
+# -- the operator ------------------------------------------------------------------------------
+
+
+async def test_zero_in_a_menu_reaches_an_agent_with_the_context(line: Line) -> None:
+    call = await line.call("123456#2580#0")
+
+    assert call.prompts[-1] == "transferring"
+    assert call.heard.transferred_to == AGENTS
+    assert call.heard.variables["IVR_KEY_NUMBER"] == "123456"
+    assert call.heard.variables["IVR_LAST_STEP"] == "choose-code-type"
+    assert call.heard.variables["IVR_OUTCOME"] == "operator_requested"
+    assert call.record.outcome is Outcome.TRANSFERRED
+
+
+async def test_star_zero_in_an_entry_reaches_an_agent(line: Line) -> None:
+    call = await line.call("123456#*0#")
+    assert call.prompts == ["welcome", "enter-key-number", "enter-pin", "transferring"]
+    assert call.heard.variables["IVR_LAST_STEP"] == "enter-pin"
+    assert line.requests("GetKeyHolders") == 0

@@ -1,0 +1,34 @@
+"""Every prompt text is heard somewhere: an unused text is a stale translation to maintain."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import ivr.flow
+from ivr.flow.prompts import PROMPT_IDS
+
+# Prompts of features later issues bring: lock NetCodes (Codelocks) and codes by text (Kimoby).
+RESERVED = {"your-netcode-is", "enter-lock-number", "sms-sent", "sms-unavailable"}
+
+
+def literals_in_the_flow() -> set[str]:
+    found: set[str] = set()
+    for path in Path(ivr.flow.__file__).parent.glob("*.py"):
+        if path.name == "prompts.py":  # the list of ids itself
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.add(node.value)
+    return found
+
+
+def test_every_prompt_is_played_by_the_flow() -> None:
+    unused = set(PROMPT_IDS) - literals_in_the_flow() - RESERVED
+    assert not unused, f"prompt texts no step plays: {sorted(unused)}"
+
+
+def test_reserved_prompts_are_still_unused() -> None:
+    # When a feature starts to play one, it leaves RESERVED.
+    assert not RESERVED & literals_in_the_flow()
+    assert RESERVED <= set(PROMPT_IDS)

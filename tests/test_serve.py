@@ -1,0 +1,108 @@
+"""`ivr serve` as a process: FastAGI and HTTP up, health and metrics, a clean drain on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+from ivr.sim import ScriptedCaller, SoundLibrary, place_call
+from ivr.tts import TtsCache
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], agi: str, http: str, data_dir: Path) -> None:
+        self.process, self.agi, self.http, self.data_dir = process, agi, http, data_dir
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """`ivr serve` on free ports with the embedded sandbox; ready once it logs `service.started`."""
+    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(tmp_path),
+           "IVR_LOG_FORMAT": "json", "IVR_DRAIN_SECONDS": "10"}
+    process = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], env=env, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        event = json.loads(line)
+        if event["event"] == "service.started":
+            break
+    else:
+        pytest.fail(f"ivr serve ended with {process.wait()}")
+    yield Served(process, event["agi"], event["http"], tmp_path)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+async def test_serve_answers_calls_health_and_metrics(served: Served) -> None:
+    sounds = SoundLibrary(PromptCatalog.load(default_prompts_dir()), TtsCache(served.data_dir / "tts"))
+    call = await place_call(served.agi, "keybox", caller=ScriptedCaller("123456#2580#19"), sounds=sounds)
+    assert call.transcript.prompts[-1] == "goodbye" and len(call.transcript.said_digits) == 1
+
+    async with httpx.AsyncClient(base_url=served.http) as http:
+        health = await http.get("/healthz")
+        metrics = (await http.get("/metrics")).text
+    assert health.status_code == 200
+    assert health.json()["kimvoice"] == {**health.json()["kimvoice"], "reachable": True, "mode": "Normal"}
+    assert 'ivr_calls_total{outcome="update_code_read",route="keybox"} 1.0' in metrics
+    assert 'ivr_backend_seconds_count{method="GetUpdateCode",result="ok"} 1.0' in metrics
+    assert "ivr_active_calls 0.0" in metrics
+
+
+async def test_sigterm_lets_a_call_in_progress_finish(served: Served) -> None:
+    sounds = SoundLibrary(PromptCatalog.load(default_prompts_dir()), TtsCache(served.data_dir / "tts"))
+
+    class SignalsMidCall(ScriptedCaller):
+        def observe(self, event):  # noqa: ANN001
+            super().observe(event)
+            if event.kind == "prompt" and event.value == "enter-pin":
+                served.process.send_signal(signal.SIGTERM)
+
+    call = await place_call(served.agi, "keybox", caller=SignalsMidCall("123456#2580#19"), sounds=sounds)
+    assert call.transcript.prompts[-1] == "goodbye"
+    assert len(call.transcript.said_digits) == 1
+    assert served.process.wait(timeout=20) == 0
+    with pytest.raises(OSError):
+        await place_call(served.agi, "keybox", caller=ScriptedCaller(""), sounds=sounds)
+
+
+def test_calls_lists_what_serve_recorded(served: Served) -> None:
+    env = {**os.environ, "IVR_DATA_DIR": str(served.data_dir)}
+    subprocess.run([sys.executable, "-m", "ivr", "call", "--agi", served.agi, "--digits", "123456#2580#19"],
+                   env=env, check=True, capture_output=True, timeout=60)
+    listing = subprocess.run([sys.executable, "-m", "ivr", "calls"], env=env, check=True, capture_output=True,
+                             text=True, timeout=60).stdout
+    assert "keybox" in listing and "update_code_read" in listing and "key 123456" in listing
+    call_id = listing.split()[2]
+    detail = subprocess.run([sys.executable, "-m", "ivr", "calls", call_id], env=env, check=True,
+                            capture_output=True, text=True, timeout=60).stdout
+    assert "get-update-code" in detail and "backend GetUpdateCode" in detail
+    assert "2580" not in detail
+
+
+def test_an_interactive_call_in_the_terminal(served: Served) -> None:
+    """A newcomer types keys at each question and reads what the caller hears."""
+    env = {**os.environ, "IVR_DATA_DIR": str(served.data_dir)}
+    result = subprocess.run([sys.executable, "-m", "ivr", "call", "--agi", served.agi], env=env,
+                            input="123456#\n2580#\n1\n9\n", capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '[prompt] enter-pin  "Now enter your four-digit PIN."' in out
+    assert out.count("keys?") == 4
+    assert "[digits] " in out and out.rstrip().endswith("[hangup] service")
+
+
+def test_call_without_a_service_says_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "ivr", "call", "--agi", "127.0.0.1:9", "--digits", "1"],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "IVR_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "start `ivr serve`" in result.stderr and "Traceback" not in result.stderr

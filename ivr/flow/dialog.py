@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ivr.errors import ApiError, KimVoiceError
+from ivr.errors import ApiError
 from ivr.flow.call import Call
 from ivr.flow.records import BackendCall, CallRecord, Outcome, Step
 from ivr.logging import get_logger, mask_code
@@ -192,14 +192,8 @@ class Dialog:
             if not done:
                 await self.play("please-wait")
             return await task
-        except ApiError as exc:
-            result = f"ApiError {exc.error_code}"
-            raise
-        except KimVoiceError as exc:
-            result = type(exc).__name__
-            raise
         except BaseException as exc:
-            result = type(exc).__name__
+            result = f"ApiError {exc.error_code}" if isinstance(exc, ApiError) else type(exc).__name__
             raise
         finally:
             if not task.done():

@@ -6,7 +6,6 @@ implement the same two interfaces later.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,7 +108,7 @@ class SqliteStore:
 
     async def recent(self, limit: int = 20) -> list[CallRecord]:
         async with self._db.execute("SELECT record FROM calls ORDER BY started DESC LIMIT ?", (limit,)) as cursor:
-            return [CallRecord.model_validate(json.loads(row[0])) async for row in cursor]
+            return [CallRecord.model_validate_json(row[0]) async for row in cursor]
 
     async def get(self, call_id: str) -> CallRecord | None:
         async with self._db.execute("SELECT record FROM calls WHERE call_id = ?", (call_id,)) as cursor:

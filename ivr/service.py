@@ -31,7 +31,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         kimvoice = await stack.enter_async_context(open_kimvoice(settings))
         store = await SqliteStore.open(settings.data_dir / "calls.db")
         stack.push_async_callback(store.close)
-        services = Services(kimvoice, store, store, TtsCache(settings.data_dir / "tts"), settings, sinks=[store.save])
+        services = Services(kimvoice, store, store, store, TtsCache(settings.data_dir / "tts"), settings, sinks=[store.save])
         yield services
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,7 @@ class Outcome(str, Enum):
     CBS_CODE_READ = "cbs_code_read"
     NETCODE_READ = "netcode_read"
     IDENTIFIED = "identified"
+    ANNOUNCED = "announced"
     INVALID_CREDENTIALS = "invalid_credentials"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     KEY_LOCKED = "key_locked"
@@ -61,3 +63,13 @@ class CallRecord(BaseModel):
 
     def elapsed(self) -> float:
         return time.time() - self.started
+
+
+class Announcement(BaseModel):
+    """What one outbound call says: a message, and a code when the call delivers one."""
+
+    job_id: str = Field(min_length=1, max_length=64)
+    message: str = Field("", description="spoken by TTS")
+    language: str = "en"
+    code: str | None = Field(None, pattern=r"^[0-9]{1,20}$", description="read digit by digit")
+    code_type: Literal["update", "cbs"] = "update"

@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from ivr.errors import AgiProtocolError, ChannelHangupError, KimVoiceError
+from ivr.flow.announce import announce
 from ivr.flow.call import Call
 from ivr.flow.dialog import Dialog, EndCall, OperatorRequested, TooManyAttempts
 from ivr.flow.identify import identify
@@ -23,7 +24,7 @@ log = get_logger("ivr.flow")
 
 Route = Callable[[Dialog, Services], Awaitable[Outcome]]
 
-ROUTES: dict[str, Route] = {"keybox": keybox, "identify": identify}
+ROUTES: dict[str, Route] = {"keybox": keybox, "identify": identify, "announce": announce}
 
 
 async def run_call(call: Call, services: Services) -> CallRecord:

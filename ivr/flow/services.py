@@ -10,7 +10,7 @@ from ivr.flow.dialog import DialogConfig
 from ivr.flow.records import CallRecord
 from ivr.kimvoice import KimVoice
 from ivr.settings import Settings
-from ivr.store import CallRecords, Lockouts
+from ivr.store import Announcements, CallRecords, Lockouts
 from ivr.tts import TtsCache
 
 RecordSink = Callable[[CallRecord], Awaitable[None]]
@@ -21,6 +21,7 @@ class Services:
     kimvoice: KimVoice
     lockouts: Lockouts
     records: CallRecords
+    announcements: Announcements
     tts: TtsCache
     settings: Settings
     sinks: list[RecordSink] = field(default_factory=list)

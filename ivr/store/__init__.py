@@ -1,5 +1,5 @@
-"""The embedded database: call records and lockout counters (SQLite by default)."""
+"""The embedded database: call records, lockout counters, announcements (SQLite by default)."""
 
-from ivr.store._sqlite import CallRecords, Lockouts, SqliteStore
+from ivr.store._sqlite import Announcements, CallRecords, Lockouts, SqliteStore
 
-__all__ = ["CallRecords", "Lockouts", "SqliteStore"]
+__all__ = ["Announcements", "CallRecords", "Lockouts", "SqliteStore"]

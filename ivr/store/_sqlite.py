@@ -1,4 +1,4 @@
-"""The embedded store: call records and lockout counters in one SQLite file.
+"""The embedded store: call records, lockout counters and announcements in one SQLite file.
 
 It survives a restart of the service; a shared store (for several service hosts) can
 implement the same two interfaces later.
@@ -13,7 +13,7 @@ from typing import Protocol
 
 import aiosqlite
 
-from ivr.flow.records import CallRecord
+from ivr.flow.records import Announcement, CallRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started);
 CREATE TABLE IF NOT EXISTS failures (kind TEXT NOT NULL, subject TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS failures_subject ON failures (kind, subject, at);
+CREATE TABLE IF NOT EXISTS announcements (
+    job_id TEXT PRIMARY KEY, created REAL NOT NULL, announcement TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS locks (
     kind TEXT NOT NULL, subject TEXT NOT NULL, until REAL NOT NULL, PRIMARY KEY (kind, subject)
 );
@@ -50,6 +53,14 @@ class CallRecords(Protocol):
     async def recent(self, limit: int = 20) -> list[CallRecord]: ...
 
     async def get(self, call_id: str) -> CallRecord | None: ...
+
+
+class Announcements(Protocol):
+    """Messages of outbound calls, each named by the job id the dialplan passes to `announce`."""
+
+    async def add_announcement(self, announcement: Announcement) -> None: ...
+
+    async def announcement(self, job_id: str) -> Announcement | None: ...
 
 
 class SqliteStore:
@@ -94,6 +105,20 @@ class SqliteStore:
             await self._db.execute("DELETE FROM failures WHERE kind = ? AND subject = ?", (kind, subject))
         await self._db.commit()
         return locked
+
+    # -- announcements ----------------------------------------------------------------------
+
+    async def add_announcement(self, announcement: Announcement) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO announcements (job_id, created, announcement) VALUES (?, ?, ?)",
+            (announcement.job_id, self._clock(), announcement.model_dump_json()),
+        )
+        await self._db.commit()
+
+    async def announcement(self, job_id: str) -> Announcement | None:
+        async with self._db.execute("SELECT announcement FROM announcements WHERE job_id = ?", (job_id,)) as cursor:
+            row = await cursor.fetchone()
+        return Announcement.model_validate_json(row[0]) if row else None
 
     # -- call records -----------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ class Service:
         log.info("service.stopped")
 
     async def _handle(self, call: AgiCall) -> None:
+        over = self.agi.active > self.settings.max_calls
         self.metrics.active.inc()
         try:
-            await run_call(call, self.services)
+            await run_call(call, self.services, refuse="over capacity" if over else None)
         finally:
             self.metrics.active.dec()
 

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     lockout_caller_failures: int = Field(10, ge=1, description="a whole number, 1 or more")
     lockout_window: float = Field(900, gt=0, description="seconds, more than 0")
     lockout_duration: float = Field(900, gt=0, description="seconds, more than 0")
+    max_calls: int = Field(
+        1000, ge=1, description="calls in progress at most, a whole number, 1 or more; past it callers hear "
+        "system-unavailable"
+    )
     drain_seconds: float = Field(30, ge=0, le=3600, description="seconds, 0 to 3600")
 
     sandbox_mode: Literal["Normal", "DisasterRecovery"] = Field(

@@ -27,12 +27,16 @@ Route = Callable[[Dialog, Services], Awaitable[Outcome]]
 ROUTES: dict[str, Route] = {"keybox": keybox, "identify": identify, "announce": announce}
 
 
-async def run_call(call: Call, services: Services) -> CallRecord:
-    """Run the route `call.route` asks for, to its end; return the call's one record."""
+async def run_call(call: Call, services: Services, *, refuse: str | None = None) -> CallRecord:
+    """Run the route `call.route` asks for, to its end; return the call's one record.
+
+    With `refuse` (why), the caller hears `system-unavailable` at once and no backend is asked:
+    what an overloaded service does rather than fail every call slowly.
+    """
     record = CallRecord(call_id=call.call_id, route=call.route, caller_id=call.caller_id, language=call.language)
     dialog = Dialog(call, record, services.tts, services.dialog_config)
     try:
-        record.outcome = await _run(dialog, services)
+        record.outcome = await (_refuse(dialog, refuse) if refuse else _run(dialog, services))
     except asyncio.CancelledError:
         record.outcome, record.detail = Outcome.ERROR, "cancelled (service stopping)"
         raise
@@ -77,6 +81,16 @@ async def _run(d: Dialog, s: Services) -> Outcome:
     except Exception:
         log.exception("flow.failed", step=d.record.last_step)
         return await _after(d, "system-unavailable", "error", Outcome.ERROR, "unexpected error")
+
+
+async def _refuse(d: Dialog, why: str) -> Outcome:
+    log.warning("flow.refused", reason=why)
+    try:
+        await d.call.answer()
+    except ChannelHangupError:
+        d.record.detail = why
+        return Outcome.CALLER_HANGUP
+    return await _after(d, "system-unavailable", "unavailable", Outcome.UNAVAILABLE, why)
 
 
 async def _after(d: Dialog, prompt: str | None, reason: str, outcome: Outcome, detail: str) -> Outcome:

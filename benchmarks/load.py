@@ -1,0 +1,816 @@
+"""Load harness: simulated Asterisk callers placing complete update-code calls on loopback.
+
+It starts the system under test as separate processes -- the KimVoice sandbox (`ivr sandbox`)
+and `ivr serve` pointed at it, or the bare FastAGI responder (`--target bare`) -- waits until
+they answer, then runs N simulated callers (`ivr.sim.place_call`) from this process, on one
+asyncio loop, and prints what the service did. Everything stays on 127.0.0.1; the child
+processes are stopped on exit, Ctrl-C and errors (and die with the harness if it is killed).
+
+Modes:
+  capacity  N callers, no think time, each placing calls back to back for --duration seconds
+  paced     N callers, each pausing uniformly --think seconds (1-3) before every answer; each
+            places --calls-per-caller calls, or calls back to back for --duration when given
+
+Examples (see benchmarks/README.md for what every figure means):
+  python3 benchmarks/load.py --mode capacity --concurrency 64 --duration 12 --compare-bare
+  python3 benchmarks/load.py --mode paced --concurrency 2000 --duration 30 --compare-bare
+  python3 benchmarks/load.py --mode capacity --concurrency 64 --duration 12 --py-spy /tmp/prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import datetime as dt
+import gc
+import gzip
+import json
+import math
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+if str(PROJECT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(PROJECT))
+
+from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+from ivr.kimvoice.sandbox import update_code_for
+from ivr.sim import ScriptedCaller, SoundLibrary, place_call
+from ivr.tts import TtsCache
+
+KEYS = "123456#2580#19"  # the sandbox's test key 123456, PIN 2580, update code (1), end (9)
+KEY, MEMBER, POD = 123456, 5001, 1  # what the sandbox knows of it: primary and update member, pod
+BARE_CODE = "2198067"  # what bare_responder.py reads out
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+CALL_TIMEOUT = 30.0  # bound on one call's service time, think time excluded
+CLOSE_WAIT = 5.0
+SAMPLE_EVERY = 0.25  # seconds between RSS / concurrency samples
+
+
+# -- the system under test -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the harness dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Children:
+    """Child processes started by the harness, stopped (TERM, then KILL) on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Child] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        log = self.workdir / f"{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                cwd=self.workdir, start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  # one prctl call; the harness starts no threads
+            )
+        child = Child(name, process, log)
+        self.started.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.started):
+            if child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in reversed(self.started):
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{child.name} did not stop within {STOP_TIMEOUT:g} s of SIGTERM: killed", file=sys.stderr)
+                child.process.kill()
+                child.process.wait(5)
+        self.started.clear()
+
+
+async def _http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """A minimal HTTP/1.0 GET on loopback: status and body."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(f"GET {path} HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
+            data = await reader.read(-1)
+        finally:
+            writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, body.decode("utf-8", errors="replace")
+
+
+async def _wait_ready(child: Child, port: int, path: str | None) -> None:
+    """Poll until `port` accepts (and `path` answers 200), or fail with the child's log."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
+        try:
+            if path is None:
+                async with asyncio.timeout(1.0):
+                    _, writer = await asyncio.open_connection(HOST, port)
+                writer.close()
+                return
+            status, body = await _http_get(port, path, timeout=2.0)
+            if status == 200:
+                return
+            last = f"HTTP {status} {body[:200]}"
+        except (OSError, TimeoutError) as exc:
+            last = repr(exc)
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{child.name} not ready on port {port} within {READY_TIMEOUT:g} s ({last}):\n{child.tail()}")
+
+
+@dataclass
+class System:
+    target: str
+    agi_port: int
+    service: Child
+    sandbox: Child | None = None
+    http_port: int | None = None
+    data_dir: Path | None = None
+
+
+async def start_system(target: str, children: Children, env_extra: dict[str, str],
+                       options: argparse.Namespace) -> System:
+    env = {**os.environ, "IVR_LOG_LEVEL": "warning", "IVR_LOG_FORMAT": "json", **env_extra}
+    agi_port = _free_port()
+    if target == "bare":
+        child = children.start("bare", [sys.executable, str(HERE / "bare_responder.py"),
+                                        "--host", HOST, "--port", str(agi_port)], env)
+        await _wait_ready(child, agi_port, None)
+        return System(target, agi_port, child)
+    sandbox_port, http_port = _free_port(), _free_port()
+    data_dir = children.workdir / "data"
+    sandbox = children.start("sandbox", [sys.executable, "-m", "ivr", "sandbox", "--host", HOST,
+                                         "--port", str(sandbox_port)], env)
+    await _wait_ready(sandbox, sandbox_port, "/sandbox/knobs")
+    service_env = env | {
+        "IVR_KIMVOICE_URL": f"http://{HOST}:{sandbox_port}",
+        "IVR_AGI_HOST": HOST, "IVR_AGI_PORT": str(agi_port),
+        "IVR_HTTP_HOST": HOST, "IVR_HTTP_PORT": str(http_port),
+        "IVR_DATA_DIR": str(data_dir),
+        "IVR_DRAIN_SECONDS": env_extra.get("IVR_DRAIN_SECONDS", "2"),
+    }
+    argv = [sys.executable, "-m", "ivr", "serve"]
+    if options.variant or options.cprofile:
+        argv = [sys.executable, str(HERE / "serve_variant.py")]
+        argv += ["--patch", options.variant] if options.variant else []
+        argv += ["--cprofile", str(Path(options.cprofile).resolve())] if options.cprofile else []
+    service = children.start("service", argv, service_env)
+    await _wait_ready(service, http_port, "/healthz")
+    return System(target, agi_port, service, sandbox, http_port, data_dir)
+
+
+# -- /proc ---------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of the main thread (tid = pid) and of all other threads together."""
+    out = {"main": 0.0, "other threads": 0.0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            out["main" if int(tid) == pid else "other threads"] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0; needs to be allowed to write clear_refs)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_METRIC = re.compile(r'^(ivr_backend_seconds_(?:sum|count)|ivr_calls_total)\{([^}]*)\}\s+(\S+)$', re.MULTILINE)
+
+
+async def backend_metrics(system: System) -> dict[str, float]:
+    """Sums over labels of ivr_backend_seconds_sum/_count and ivr_calls_total, from /metrics."""
+    if system.http_port is None:
+        return {}
+    status, body = await _http_get(system.http_port, "/metrics", timeout=10.0)
+    if status != 200:
+        return {}
+    totals: Counter[str] = Counter()
+    for name, labels, value in _METRIC.findall(body):
+        totals[name] += float(value)
+        if name == "ivr_backend_seconds_sum":
+            method = re.search(r'method="([^"]*)"', labels)
+            totals[f"sum:{method[1] if method else '?'}"] += float(value)
+        if name == "ivr_backend_seconds_count":
+            method = re.search(r'method="([^"]*)"', labels)
+            totals[f"count:{method[1] if method else '?'}"] += float(value)
+    return dict(totals)
+
+
+# -- the callers ---------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    completed: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    in_progress: int = 0
+    peak_in_progress: int = 0
+    turnarounds: array = field(default_factory=lambda: array("d"))
+    ramp_samples: int = 0  # how many turnarounds were measured before the ramp ended
+
+
+def expected_codes(target: str) -> set[str]:
+    if target == "bare":
+        return {BARE_CODE}
+    today = dt.datetime.now(dt.UTC).date()
+    days = (today + dt.timedelta(days=d) for d in (-1, 0, 1))  # a run may cross midnight UTC
+    return {update_code_for(KEY, MEMBER, MEMBER, POD, day.isoformat()) for day in days}
+
+
+def why_failed(result: Any, codes: set[str]) -> str | None:
+    """None for the expected outcome: the update code read, the service hung up and closed."""
+    transcript = result.transcript
+    if transcript.missing:
+        return f"missing sound {transcript.missing[0]}"
+    if "system-unavailable" in transcript.prompts:
+        return "system-unavailable played (backend failed)"
+    if len(transcript.said_digits) != 1 or transcript.said_digits[0] not in codes:
+        first = transcript.notes[0] if transcript.notes else f"prompts {transcript.prompts[-3:]}"
+        return f"no update code read ({_generic(first)})"
+    if transcript.notes:
+        return _generic(transcript.notes[0])
+    if transcript.hung_up_by != "service":
+        return f"hung up by {transcript.hung_up_by}"
+    if not result.closed_by_service:
+        return "service did not close the connection"
+    return None
+
+
+def _generic(text: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "N", text)[:120]
+
+
+async def one_call(system: System, sounds: SoundLibrary, codes: set[str], tally: Tally,
+                   think: tuple[float, float] | None, rng: random.Random) -> None:
+    caller = ScriptedCaller(KEYS, think=(lambda: rng.uniform(*think)) if think else None)
+    timeout = CALL_TIMEOUT + (4 * think[1] if think else 0.0)
+    tally.in_progress += 1
+    tally.peak_in_progress = max(tally.peak_in_progress, tally.in_progress)
+    try:
+        result = await place_call(f"{HOST}:{system.agi_port}", "keybox", caller=caller, sounds=sounds,
+                                  turnarounds=tally.turnarounds,  # type: ignore[arg-type]  # array.append
+                                  timeout=timeout, close_wait=CLOSE_WAIT)
+    except (OSError, TimeoutError) as exc:
+        tally.failed[f"connect failed: {type(exc).__name__} {_generic(str(exc))}".strip()] += 1
+        return
+    finally:
+        tally.in_progress -= 1
+    reason = why_failed(result, codes)
+    if reason is None:
+        tally.completed += 1
+    else:
+        tally.failed[reason] += 1
+
+
+async def run_callers(system: System, sounds: SoundLibrary, *, concurrency: int, duration: float | None,
+                      calls_per_caller: int, think: tuple[float, float] | None, ramp: float,
+                      tally: Tally, seed: int) -> float:
+    """Run the callers; return the wall seconds from the first call to the last one's end."""
+    loop = asyncio.get_running_loop()
+    codes = expected_codes(system.target)
+    started = loop.time()
+    end = started + ramp + duration if duration is not None else None
+    max_calls = calls_per_caller if end is None else 10**9  # back to back: the time limit bounds it
+
+    async def caller(index: int) -> None:
+        rng = random.Random(seed * 1_000_003 + index)
+        await asyncio.sleep(ramp * index / concurrency)
+        for _ in range(max_calls):
+            if end is not None and loop.time() >= end:
+                return
+            try:
+                await one_call(system, sounds, codes, tally, think, rng)
+            except Exception as exc:  # noqa: BLE001  # a harness bug must not hide the others' figures
+                tally.failed[f"harness error {type(exc).__name__}: {_generic(str(exc))}"] += 1
+
+    # The whole run is bounded: ramp + duration (or the calls) + one call's longest time.
+    per_call = CALL_TIMEOUT + CLOSE_WAIT + 2 + (4 * think[1] if think else 0.0)
+    limit = ramp + (duration if duration is not None else per_call * calls_per_caller) + per_call + 10
+    tasks = [loop.create_task(caller(i)) for i in range(concurrency)]
+    ramp_end = loop.call_later(ramp, lambda: setattr(tally, "ramp_samples", len(tally.turnarounds)))
+    try:
+        async with asyncio.timeout(limit):
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        tally.failed["harness time limit reached (calls cancelled)"] += sum(not t.done() for t in tasks)
+    finally:
+        ramp_end.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return loop.time() - started
+
+
+# -- one measured run ----------------------------------------------------------------------
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _sample(system: System, tally: Tally, peaks: dict[str, float], stop: asyncio.Event) -> None:
+    rss_sum = conc_sum = samples = 0
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            rss = status_kb(system.service.pid, "VmRSS")
+            peaks["rss_max_kb"] = max(peaks.get("rss_max_kb", 0), rss)
+            rss_sum += rss
+            conc_sum += tally.in_progress
+            samples += 1
+            if system.sandbox is not None:
+                peaks["sandbox_rss_max_kb"] = max(peaks.get("sandbox_rss_max_kb", 0),
+                                                  status_kb(system.sandbox.pid, "VmRSS"))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SAMPLE_EVERY)
+    if samples:
+        peaks["rss_mean_kb"] = rss_sum / samples
+        peaks["concurrency_mean"] = conc_sum / samples
+
+
+def _py_spy(pid: int, out: Path, duration: float) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy")
+    if exe is None:
+        print("py-spy not found (pip install py-spy); no profile", file=sys.stderr)
+        return None
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking", "--threads",
+         "--duration", str(max(1, int(duration))), "--output", str(out)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509  # one prctl call; the harness starts no threads
+    )
+
+
+async def measure(target: str, options: argparse.Namespace) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"ivr-load-{target}-"))
+    children = Children(workdir)
+    try:
+        return await _measure(target, options, children)
+    finally:
+        children.stop()
+        if options.keep:
+            print(f"(kept {workdir})", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _measure(target: str, options: argparse.Namespace, children: Children) -> dict[str, Any]:
+    env_extra = dict(item.split("=", 1) for item in options.env)
+    system = await start_system(target, children, env_extra, options)
+    catalog = PromptCatalog.load(default_prompts_dir())
+    sounds = SoundLibrary(catalog, TtsCache(system.data_dir / "tts") if system.data_dir else None)
+    think = (options.think_min, options.think_max) if options.mode == "paced" else None
+    concurrency = options.concurrency
+
+    # Warm-up: the token, the TTS render, a few pooled HTTP connections, the code paths.
+    warm = Tally()
+    await run_callers(system, sounds, concurrency=min(concurrency, options.warmup), duration=None,
+                      calls_per_caller=2, think=None, ramp=0.0, tally=warm, seed=0)
+    if warm.failed:
+        raise RuntimeError(f"warm-up calls failed: {dict(warm.failed)}\n{system.service.tail()}")
+    await asyncio.sleep(0.5)
+    pid = system.service.pid
+    idle_rss = status_kb(pid, "VmRSS")
+    hwm_reset = reset_peak_rss(pid)
+    before = {
+        "service_cpu": cpu_seconds(pid),
+        "service_threads": thread_cpu_seconds(pid),
+        "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
+        "harness_cpu": own_cpu(),
+        "metrics": await backend_metrics(system),
+    }
+
+    tally = Tally()
+    peaks: dict[str, float] = {}
+    stop = asyncio.Event()
+    sampler = asyncio.get_running_loop().create_task(_sample(system, tally, peaks, stop))
+    ramp = options.ramp if options.ramp is not None else (concurrency / 500 if options.mode == "paced" else 0.0)
+    duration = options.duration if (options.mode == "capacity" or options.duration) else None
+    spy = None
+    if options.py_spy:
+        Path(options.py_spy).mkdir(parents=True, exist_ok=True)
+        profile = Path(options.py_spy) / f"{target}-{options.mode}-{concurrency}.raw"
+        spy = _py_spy(pid, profile, ramp + (duration or 10))
+    wall = await run_callers(system, sounds, concurrency=concurrency, duration=duration,
+                             calls_per_caller=options.calls_per_caller, think=think, ramp=ramp,
+                             tally=tally, seed=options.seed)
+    stop.set()
+    await sampler
+    after = {
+        "service_cpu": cpu_seconds(pid),
+        "service_threads": thread_cpu_seconds(pid),
+        "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
+        "harness_cpu": own_cpu(),
+        "metrics": await backend_metrics(system),
+    }
+    hwm = status_kb(pid, "VmHWM")
+    if spy is not None:
+        try:
+            spy.wait(ramp + (duration or 10) + 30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+    ordered = sorted(tally.turnarounds)
+    steady = sorted(tally.turnarounds[tally.ramp_samples:]) if ramp else ordered
+    calls = tally.completed + sum(tally.failed.values())
+    per_call = max(calls, 1)
+    m0, m1 = before["metrics"], after["metrics"]
+    backend_count = m1.get("ivr_backend_seconds_count", 0) - m0.get("ivr_backend_seconds_count", 0)
+    backend_sum = m1.get("ivr_backend_seconds_sum", 0) - m0.get("ivr_backend_seconds_sum", 0)
+    by_method = {
+        key[4:]: round(1000 * (m1[key] - m0.get(key, 0)) / max(1, m1[f"count:{key[4:]}"] - m0.get(f"count:{key[4:]}", 0)), 2)
+        for key in m1 if key.startswith("sum:")
+    }
+    # The RSS a call costs: use the concurrency the harness saw at its peak (at most N).
+    held = max(1, min(concurrency, tally.peak_in_progress))
+    peak_rss = max(hwm, int(peaks.get("rss_max_kb", 0))) if hwm_reset else int(peaks.get("rss_max_kb", hwm))
+    return {
+        "target": target,
+        "variant": options.variant if target != "bare" else None,
+        "mode": options.mode,
+        "concurrency": concurrency,
+        "duration_s": duration,
+        "ramp_s": ramp,
+        "think_s": list(think) if think else None,
+        "wall_s": round(wall, 2),
+        "completed": tally.completed,
+        "failed": sum(tally.failed.values()),
+        "failures": dict(tally.failed.most_common()),
+        "calls_per_s": round(tally.completed / wall, 1) if wall else 0.0,
+        "commands": len(ordered),
+        "commands_per_s": round(len(ordered) / wall, 1) if wall else 0.0,
+        "turnaround_ms": {q: round(1000 * _percentile(ordered, v), 3)
+                          for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
+                              "max": round(1000 * ordered[-1], 3) if ordered else float("nan"),
+                              "mean": round(1000 * sum(ordered) / len(ordered), 3) if ordered else float("nan")},
+        "turnaround_after_ramp_ms": {q: round(1000 * _percentile(steady, v), 3)
+                                     for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
+                                         "max": round(1000 * steady[-1], 3) if steady else float("nan"),
+                                         "commands": len(steady)},
+        "backend": {
+            "source": "service /metrics ivr_backend_seconds (client side: httpx + loopback + sandbox)",
+            "requests_per_call": round(backend_count / per_call, 2),
+            "mean_ms": round(1000 * backend_sum / backend_count, 2) if backend_count else None,
+            "mean_ms_by_method": by_method,
+            "share_of_turnaround": round(backend_sum / sum(ordered), 3) if ordered and backend_count else None,
+        } if target != "bare" else None,
+        "peak_concurrent_calls": tally.peak_in_progress,
+        "mean_concurrent_calls": round(peaks.get("concurrency_mean", 0.0), 1),
+        "rss_kb": {
+            "idle": idle_rss,
+            "peak_vmhwm": hwm,
+            "peak_sampled": int(peaks.get("rss_max_kb", 0)),
+            "mean_sampled": int(peaks.get("rss_mean_kb", 0)),
+            "hwm_reset_after_warmup": hwm_reset,
+            "per_concurrent_call": round((peak_rss - idle_rss) / held, 2),
+        },
+        "cpu_s": {
+            "service": round(after["service_cpu"] - before["service_cpu"], 2),
+            "service_per_call_ms": round(1000 * (after["service_cpu"] - before["service_cpu"]) / per_call, 3),
+            "service_threads": {k: round(v - before["service_threads"].get(k, 0.0), 2)
+                                for k, v in after["service_threads"].items()},
+            "service_cores": round((after["service_cpu"] - before["service_cpu"]) / wall, 2) if wall else 0.0,
+            "sandbox": round(after["sandbox_cpu"] - before["sandbox_cpu"], 2),
+            "sandbox_per_call_ms": round(1000 * (after["sandbox_cpu"] - before["sandbox_cpu"]) / per_call, 3),
+            "harness": round(after["harness_cpu"] - before["harness_cpu"], 2),
+            "harness_per_call_ms": round(1000 * (after["harness_cpu"] - before["harness_cpu"]) / per_call, 3),
+            "harness_cores": round((after["harness_cpu"] - before["harness_cpu"]) / wall, 2) if wall else 0.0,
+        },
+        "sandbox_rss_max_kb": int(peaks.get("sandbox_rss_max_kb", 0)) or None,
+    }
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def print_result(r: dict[str, Any]) -> None:
+    t, c, rss = r["turnaround_ms"], r["cpu_s"], r["rss_kb"]
+    think = f", think {r['think_s'][0]:g}-{r['think_s'][1]:g} s" if r["think_s"] else ", no think time"
+    variant = f" [variant {r['variant']}]" if r.get("variant") else ""
+    print(f"\n== {r['target']}{variant}: {r['mode']}, {r['concurrency']} concurrent callers{think}, "
+          f"ramp {r['ramp_s']:g} s, wall {r['wall_s']:g} s")
+    print(f"  calls completed      {r['completed']}   failed {r['failed']}")
+    for reason, count in r["failures"].items():
+        print(f"    {count:>7}  {reason}")
+    print(f"  calls/s              {r['calls_per_s']}   ({r['commands_per_s']} AGI commands/s, {r['commands']} measured)")
+    print(f"  concurrent calls     peak {r['peak_concurrent_calls']}, mean {r['mean_concurrent_calls']}")
+    print(f"  turnaround ms        p50 {t['p50']}  p90 {t['p90']}  p99 {t['p99']}  max {t['max']}  (mean {t['mean']})")
+    if r["ramp_s"]:
+        a = r["turnaround_after_ramp_ms"]
+        print(f"    after the ramp     p50 {a['p50']}  p90 {a['p90']}  p99 {a['p99']}  max {a['max']}  "
+              f"({a['commands']} commands)")
+    if r["backend"]:
+        b = r["backend"]
+        print(f"  backend              {b['requests_per_call']} requests/call, mean {b['mean_ms']} ms, "
+              f"{100 * (b['share_of_turnaround'] or 0):.0f}% of all turnaround  [{b['source']}]")
+        print(f"                       by method (ms): {b['mean_ms_by_method']}")
+    print(f"  service RSS KB       idle {rss['idle']}, peak {rss['peak_vmhwm']} (VmHWM; sampled max "
+          f"{rss['peak_sampled']}, mean {rss['mean_sampled']}), per concurrent call {rss['per_concurrent_call']} KB")
+    threads = ", ".join(f"{k} {v} s" for k, v in c["service_threads"].items())
+    print(f"  service CPU          {c['service']} s = {c['service_per_call_ms']} ms/call, {c['service_cores']} cores "
+          f"({threads})")
+    if r["sandbox_rss_max_kb"]:
+        print(f"  sandbox CPU          {c['sandbox']} s = {c['sandbox_per_call_ms']} ms/call "
+              f"(RSS max {r['sandbox_rss_max_kb']} KB)")
+    print(f"  harness CPU          {c['harness']} s = {c['harness_per_call_ms']} ms/call, {c['harness_cores']} cores "
+          f"(shares the machine's {os.cpu_count()} cores with the above)")
+
+
+def print_ratios(ours: dict[str, Any], bare: dict[str, Any]) -> None:
+    def ratio(a: float | None, b: float | None) -> str:
+        if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+            return "n/a"
+        return f"{a / b:.2f}x"
+
+    print(f"\n== ivr / bare responder ({ours['mode']}, {ours['concurrency']} concurrent)")
+    print(f"  calls/s              {ratio(ours['calls_per_s'], bare['calls_per_s'])}")
+    for q in ("p50", "p90", "p99", "max"):
+        print(f"  turnaround {q:<4}      {ratio(ours['turnaround_ms'][q], bare['turnaround_ms'][q])}")
+    if ours["ramp_s"]:
+        print(f"  p99 after the ramp   {ratio(ours['turnaround_after_ramp_ms']['p99'], bare['turnaround_after_ramp_ms']['p99'])}")
+    print(f"  CPU per call         {ratio(ours['cpu_s']['service_per_call_ms'], bare['cpu_s']['service_per_call_ms'])}")
+    print(f"  RSS per call         {ratio(ours['rss_kb']['per_concurrent_call'], bare['rss_kb']['per_concurrent_call'])}")
+
+
+# -- profile summary -----------------------------------------------------------------------
+
+_LAYERS = (
+    ("ivr/agi/", "ivr AGI (FastAGI server, channel, replies)"),
+    ("ivr/flow/", "ivr call flow"),
+    ("ivr/kimvoice/", "ivr KimVoice client"),
+    ("ivr/store/", "ivr store"),
+    ("ivr/logging", "ivr logging/redaction"),
+    ("ivr/web/", "ivr web (/metrics sink)"),
+    ("ivr/tts/", "ivr TTS cache"),
+    ("httpx/", "httpx client"),
+    ("httpcore/", "httpcore (httpx transport)"),
+    ("h11/", "h11 (HTTP/1.1 parser)"),
+    ("anyio/", "anyio"),
+    ("structlog/", "structlog"),
+    ("pydantic", "pydantic"),
+    ("prometheus_client/", "prometheus_client"),
+    ("aiosqlite/", "aiosqlite (SQLite thread)"),
+    ("sqlite3/", "sqlite3"),
+    ("logging/", "stdlib logging"),
+    ("asyncio/", "asyncio (event loop, streams, tasks)"),
+    ("selectors", "asyncio (event loop, streams, tasks)"),
+    ("threading", "threads (to_thread, aiosqlite)"),
+    ("concurrent/", "threads (to_thread, aiosqlite)"),
+    ("ssl", "ssl"),
+    ("uuid", "stdlib"),
+    ("json/", "json"),
+)
+
+
+def _layer(frame: str) -> str:
+    for needle, name in _LAYERS:
+        if needle in frame:
+            return name
+    return "other"
+
+
+def summarize_profile(path: Path, top: int = 20) -> str:
+    """Where the service's time goes, from a py-spy raw (collapsed stacks, --threads) profile.
+
+    Samples are split by thread; the layer and function tables are for the main thread (the
+    event loop), which is the one that saturates. Other threads (aiosqlite's worker, to_thread)
+    spend most of their samples waiting on a queue, which py-spy cannot always tell from work:
+    their CPU is in the harness's per-thread figure instead.
+    """
+    threads: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", errors="replace") as f:
+        text = f.read()
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        parts = stack.split(";")
+        thread = next((p for p in parts if p.startswith("thread ")), "thread ?")
+        frames = [f for f in parts if not f.startswith(("process ", "thread "))]
+        threads["main thread" if "MainThread" in thread else "other threads"] += n
+        if "MainThread" not in thread or not frames:
+            continue
+        total += n
+        self_time[frames[-1]] += n
+        # the innermost frame of ours or of a known library decides the layer
+        layers[next((_layer(f) for f in reversed(frames) if _layer(f) != "other"), "other")] += n
+        for f in set(frames):
+            inclusive[f] += n
+    if not total:
+        return f"{path}: no main-thread samples"
+    out = [f"{path.name}: samples by thread: {dict(threads)}",
+           "  main thread, self time by layer (innermost ivr or library frame):"]
+    out += [f"    {100 * n / total:5.1f}%  {name}" for name, n in layers.most_common()]
+    out.append(f"  main thread, top {top} functions by self time:")
+    out += [f"    {100 * n / total:5.1f}%  {_short(f)}" for f, n in self_time.most_common(top)]
+    out.append(f"  main thread, top {top} functions by inclusive time (ivr and the libraries it calls):")
+    wanted = [(f, n) for f, n in inclusive.most_common()
+              if any(k in f for k in ("ivr/", "httpx/", "httpcore/", "structlog/", "aiosqlite/", "logging/",
+                                      "prometheus_client/", "pydantic", "asyncio/"))
+              and "ivr/__main__" not in f and "ivr/cli" not in f and "ivr/service.py" not in f
+              and "base_events.py" not in f and "runners.py" not in f]
+    out += [f"    {100 * n / total:5.1f}%  {_short(f)}" for f, n in wanted[:top]]
+    return "\n".join(out)
+
+
+def _short(frame: str) -> str:
+    frame = re.sub(r"/[^ ()]*/site-packages/", "", frame)
+    return re.sub(r"/[^ ()]*/main/", "", frame)
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def _raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < needed:
+        print(f"warning: the file-descriptor limit {want} is below the {needed} this run needs", file=sys.stderr)
+
+
+async def amain(options: argparse.Namespace) -> list[dict[str, Any]]:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    results = []
+    targets = ["bare", "ivr"] if options.compare_bare and options.target == "ivr" else [options.target]
+    for target in targets:
+        result = await measure(target, options)
+        print_result(result)
+        results.append(result)
+    if len(results) == 2:
+        print_ratios(results[1], results[0])
+    if options.cprofile and Path(options.cprofile).exists():
+        import pstats
+
+        print(f"\ncProfile of the service ({options.cprofile}), top 25 by own time:")
+        pstats.Stats(options.cprofile).sort_stats("tottime").print_stats(25)
+    if options.py_spy:
+        for result in results:
+            path = Path(options.py_spy) / f"{result['target']}-{options.mode}-{options.concurrency}.raw"
+            if path.exists():
+                print("\n" + summarize_profile(path))
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", choices=["ivr", "bare"], default="ivr",
+                   help="ivr: `ivr sandbox` + `ivr serve`; bare: benchmarks/bare_responder.py (default ivr)")
+    p.add_argument("--mode", choices=["capacity", "paced"], default="capacity")
+    p.add_argument("--concurrency", "-n", type=int, default=64, help="concurrent callers (default 64)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds of back-to-back calls after the ramp (capacity: default 12; paced: unset = "
+                        "--calls-per-caller calls each)")
+    p.add_argument("--calls-per-caller", type=int, default=1, help="paced without --duration (default 1)")
+    p.add_argument("--think-min", type=float, default=1.0, help="paced: least think time, s (default 1)")
+    p.add_argument("--think-max", type=float, default=3.0, help="paced: most think time, s (default 3)")
+    p.add_argument("--ramp", type=float, default=None,
+                   help="seconds over which callers start, evenly (default: capacity 0, paced N/500)")
+    p.add_argument("--warmup", type=int, default=32, help="concurrent warm-up callers, 2 calls each (default 32)")
+    p.add_argument("--compare-bare", action="store_true", help="run the same load on the bare responder first")
+    p.add_argument("--py-spy", metavar="DIR", help="record the service with py-spy (raw stacks) into DIR and "
+                                                   "print where the time goes")
+    p.add_argument("--variant", metavar="PATCH[,PATCH]",
+                   help="run the service with candidate fixes patched in (benchmarks/serve_variant.py: "
+                        "pool=N, gc, nostore, nometrics, streams)")
+    p.add_argument("--cprofile", metavar="PATH", help="run the service under cProfile; stats written to PATH "
+                                                      "(all of the service's run, warm-up included)")
+    p.add_argument("--summarize", nargs="+", metavar="RAW",
+                   help="only print the summary of saved py-spy raw profiles (.raw or .raw.gz), run nothing")
+    p.add_argument("--env", action="append", default=[], metavar="IVR_X=v",
+                   help="extra environment for the children, e.g. IVR_PLEASE_WAIT_AFTER=5 (repeatable)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
+    options = p.parse_args(argv)
+    if options.mode == "capacity" and options.duration is None:
+        options.duration = 12.0
+    if options.concurrency < 1 or not 0 <= options.think_min <= options.think_max:
+        p.error("--concurrency must be >= 1 and 0 <= --think-min <= --think-max")
+    if any("=" not in item for item in options.env):
+        p.error("--env takes NAME=value")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    if options.summarize:
+        for path in options.summarize:
+            print(summarize_profile(Path(path), top=25))
+        return 0
+    _raise_fd_limit(options.concurrency + 256)
+    # The harness is as exposed to the transport reference cycle as the service: keep the
+    # collector off the start-up heap and run it less often (it has plenty of memory).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    try:
+        results = asyncio.run(amain(options))
+    except KeyboardInterrupt:
+        print("interrupted; child processes stopped", file=sys.stderr)
+        return 130
+    except asyncio.CancelledError:
+        print("terminated; child processes stopped", file=sys.stderr)
+        return 143
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if options.json:
+        Path(options.json).write_text(json.dumps(results, indent=2))
+    return 0 if all(r["completed"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

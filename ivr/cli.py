@@ -348,6 +348,41 @@ def _call_line(record: Any) -> str:
     return f"{when}  {record.call_id:<24} {record.route:<9} {record.caller_id:<16} key {key:<10} {duration:>7}  {outcome}"
 
 
+# -- ivr prompts ---------------------------------------------------------------------------
+
+
+@cli.group()
+def prompts() -> None:
+    """Spoken prompts: the sound files Asterisk plays, built from the texts in prompts/."""
+
+
+@prompts.command("build")
+@click.option("--lang", "languages", multiple=True,
+              help="A language to build, e.g. en (repeat, or en,fr,es; default: every language in prompts/).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Output folder (default: IVR_SOUNDS_DIR, else <IVR_DATA_DIR>/sounds).")
+@click.option("--engine", type=click.Choice(["espeak", "command", "http"]),
+              help="TTS engine (default: IVR_TTS_ENGINE, espeak).")
+@click.option("--force", is_flag=True, help="Render every file again, even those whose text and voice are unchanged.")
+@_run
+async def prompts_build(languages: tuple[str, ...], out: str | None, engine: str | None, force: bool) -> None:
+    """Render every prompt text to <out>/<lang>/keybox/<id>.wav, 8 kHz 16-bit mono.
+
+    Files whose text and engine settings are unchanged since the last build are skipped.
+    """
+    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+    from ivr.tts import build_prompts, engine_from_settings
+
+    settings = _settings(tts_engine=engine, sounds_dir=out, log_level=None if _verbose_logs() else "warning")
+    tts = engine_from_settings(settings)
+    if tts is None:
+        raise IvrError("IVR_TTS_ENGINE=none makes no audio: use --engine espeak (or command, http)")
+    chosen = [lang.strip().lower() for value in languages for lang in value.split(",") if lang.strip()]
+    catalog = PromptCatalog.load(default_prompts_dir())
+    summary = await build_prompts(catalog, settings.sounds_dir, tts, languages=chosen or None, force=force)
+    click.echo(f"{summary.line()} [{tts.name}]")
+
+
 def main() -> None:
     """The console script: settings errors become one line, never a traceback."""
     try:

@@ -14,9 +14,11 @@ The call flow decides what a caller hears by the class of the error, never by it
     │   └── UnavailableError         the caller should hear `system-unavailable`
     │       ├── DeadlineExceededError    the call's deadline passed
     │       └── BadResponseError         a body that is not the promised JSON
+    ├── TtsError                     a TTS engine or sox could not make a sound
     └── AgiError                     the Asterisk side of a call
         ├── ChannelHangupError       the caller hung up (or the channel died)
         └── AgiProtocolError         a reply that breaks the protocol, or a command AGI refused
+            └── AriError             ARI refused a request or did not answer in time
 
 Messages never carry a PIN, a shackle code, a secret, a token or a whole code.
 """
@@ -111,6 +113,10 @@ class MaintenanceError(ApiError, UnavailableError):
     """9001: KimVoice is down for maintenance."""
 
 
+class TtsError(IvrError):
+    """A TTS engine, or sox, could not make a sound (the message says how to fix it)."""
+
+
 class AgiError(IvrError):
     """Something on the Asterisk side of a call."""
 
@@ -128,3 +134,15 @@ class AgiProtocolError(AgiError):
     def __init__(self, message: str, reply: object | None = None) -> None:
         super().__init__(message)
         self.reply = reply
+
+
+class AriError(AgiProtocolError):
+    """An ARI request failed: refused (`status` is the HTTP status), or no answer (`status` None).
+
+    A channel that is gone (404, or 409 "not in a Stasis application") is a
+    `ChannelHangupError` instead.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

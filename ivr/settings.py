@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ivr.errors import SettingsError
@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
     http_port: int = Field(8080, ge=0, le=65535, description=_PORT)
 
+    ari_url: AnyHttpUrl | None = Field(
+        None, description="Asterisk's HTTP server for ARI, e.g. http://asterisk:8088 (unset: ARI off)"
+    )
+    ari_user: str = Field("keybox", min_length=1, description="a non-empty ARI user name (ari.conf)")
+    ari_password: SecretStr = Field(SecretStr(""), description="the ARI user's password")
+    ari_app: str = Field(
+        "keybox", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the Stasis application name: 1 to 64 of A-Z a-z 0-9 _ . -",
+    )
+    ari_timeout: float = Field(5.0, gt=0, le=60, description="seconds, more than 0 and at most 60")
+
     log_format: Literal["json", "console", "auto"] = Field(
         "auto", description="json, console, or auto (console on a terminal, json otherwise)"
     )
@@ -87,6 +98,32 @@ class Settings(BaseSettings):
     )
     drain_seconds: float = Field(30, ge=0, le=3600, description="seconds, 0 to 3600")
 
+    tts_engine: Literal["espeak", "command", "http", "none"] = Field(
+        "espeak", description="espeak, command, http, or none (backend text kept as text, no audio)"
+    )
+    tts_voices: Annotated[dict[str, str], NoDecode] = Field(
+        {}, description="comma-separated language=voice pairs, e.g. en=en-us,fr=fr-fr,es=es-419 "
+        "(empty: the engine's own voice per language)",
+    )
+    tts_command: str = Field(
+        "", validate_default=True,
+        description="a TTS command line with {text}, {out}, {voice}, {lang} placeholders, e.g. "
+        "pico2wave -l {voice} -w {out} {text} (without {text}: text on stdin; without {out}: audio on "
+        "stdout); required when IVR_TTS_ENGINE=command",
+    )
+    tts_url: AnyHttpUrl | None = Field(
+        None, validate_default=True,
+        description="the URL a TTS service takes POSTed text at, answering audio; required when IVR_TTS_ENGINE=http",
+    )
+    tts_timeout: float = Field(
+        15.0, gt=0, le=120, description="seconds one render may take, more than 0 and at most 120"
+    )
+    tts_cache_mb: float = Field(200, gt=0, description="megabytes of runtime TTS renders kept on disk, more than 0")
+    sounds_dir: Path = Field(
+        None, validate_default=True,  # <IVR_DATA_DIR>/sounds when unset: _default_sounds_dir
+        description="a directory path for the built prompt sounds (default: <IVR_DATA_DIR>/sounds)",
+    )
+
     sandbox_mode: Literal["Normal", "DisasterRecovery"] = Field(
         "Normal", description="Normal or DisasterRecovery"
     )
@@ -107,6 +144,47 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_sounds_dir(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("sounds_dir"):
+            data = {**data, "sounds_dir": Path(data.get("data_dir") or _default_data_dir()) / "sounds"}
+        return data
+
+    @field_validator("tts_engine", mode="before")
+    @classmethod
+    def _tts_engine(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("tts_voices", mode="before")
+    @classmethod
+    def _tts_voices(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(str.strip, value.split(",")):
+            language, sep, voice = part.partition("=")
+            if not sep or not language.strip() or not voice.strip():
+                raise ValueError(f"{part.strip()!r} is not language=voice")
+            pairs[language.strip().lower()] = voice.strip()
+        return pairs
+
+    @field_validator("tts_command")
+    @classmethod
+    def _tts_command(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("tts_engine") == "command":
+            from ivr.tts import parse_command
+
+            parse_command(value)
+        return value
+
+    @field_validator("tts_url")
+    @classmethod
+    def _tts_url(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> AnyHttpUrl | None:
+        if value is None and info.data.get("tts_engine") == "http":
+            raise ValueError("a URL is required with IVR_TTS_ENGINE=http")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

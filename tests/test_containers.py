@@ -1,8 +1,19 @@
-"""docker-compose.yml and the Dockerfile, checked statically (no Docker engine on CI)."""
+"""docker-compose.yml and the Dockerfiles, checked statically (no Docker engine on CI).
+
+The compose file is validated against the Compose Specification's JSON schema (the copy that
+check-jsonschema ships, so no network is needed), then structurally: every image pinned, every
+command a real `ivr` command, only loopback or the line's SIP/RTP published, AMI and ARI never
+published, every volume declared and every bind mount present in the repository.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
+import json
+import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -12,32 +23,105 @@ from ivr.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+IVR_IMAGE_SERVICES = [name for name, s in SERVICES.items() if s.get("build") == "."]
+
+AMI_PORT, ARI_PORT = 5038, 8088
+SIP_PORT, RTP_RANGE = 5060, (10000, 10099)
+
+
+def interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR-default}` and `$$`, with `env` (default: empty)."""
+    env = env or {}
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, default = match.group(1), match.group(2), match.group(3) or ""
+        value = env.get(name)
+        if op == ":-" and not value or op == "-" and value is None:
+            return default
+        return value or ""
+
+    return re.sub(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", one, value)
+
+
+def published(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(host address, host ports, container ports/protocol) of each `ports` entry, defaults applied."""
+    rows = []
+    for port in service.get("ports", []):
+        text = interpolate(port)
+        container = text.rsplit(":", 1)[1]
+        host_ip, _, host_port = text.rsplit(":", 1)[0].rpartition(":")
+        rows.append((host_ip, host_port, container if "/" in container else f"{container}/tcp"))
+    return rows
+
+
+def dockerfile_of(service: dict[str, Any]) -> Path:
+    build = service["build"]
+    context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
+    return context / (build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile")
+
+
+# -- the compose file as a whole ------------------------------------------------------------------
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    pytest.importorskip("check_jsonschema", reason="the Compose schema comes with check-jsonschema (dev extra)")
+    import jsonschema
+
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text())
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(COMPOSE), key=lambda e: list(e.path))
+    assert [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors] == []
 
 
 def test_services_and_the_test_profile() -> None:
-    services = COMPOSE["services"]
-    assert set(services) >= {"kimvoice", "ivr", "sim"}
-    assert services["sim"]["profiles"] == ["test"]
-    assert "profiles" not in services["ivr"] and "profiles" not in services["kimvoice"]
+    assert set(SERVICES) >= {"kimvoice", "prompts", "ivr", "asterisk", "sim"}
+    assert SERVICES["sim"]["profiles"] == ["test"]
+    for name in ("kimvoice", "prompts", "ivr", "asterisk"):
+        assert "profiles" not in SERVICES[name], name
 
 
-@pytest.mark.parametrize("name", ["kimvoice", "ivr", "sim"])
-def test_each_command_is_a_real_ivr_command(name: str) -> None:
-    command = COMPOSE["services"][name]["command"]
-    with click.Context(cli) as ctx:
-        sub = cli.get_command(ctx, command[0])
-        assert sub is not None, f"{name}: no `ivr {command[0]}`"
-        sub.make_context(command[0], list(command[1:]), parent=ctx)  # raises on an unknown option
+# -- images ---------------------------------------------------------------------------------------
 
 
-def test_services_reach_each_other_by_name() -> None:
-    services = COMPOSE["services"]
-    assert services["ivr"]["environment"]["IVR_KIMVOICE_URL"] == "http://kimvoice:8081"
-    assert "ivr:4573" in services["sim"]["command"]
-    for name, service in services.items():
-        assert set(service.get("depends_on", [])) <= set(services), name
-        for port in service.get("ports", []):
-            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this host"
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_image_is_pinned_by_tag(name: str) -> None:
+    service = SERVICES[name]
+    images = [service["image"]] if "image" in service and "build" not in service else []
+    if "build" in service:
+        dockerfile = dockerfile_of(service)
+        assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+        images += re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
+    assert images, name
+    for image in images:
+        repository, _, tag = image.rpartition("@")[0].rpartition(":") if "@" in image else image.rpartition(":")
+        assert repository and tag and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image} is not pinned"
+
+
+def test_asterisk_is_an_exact_release_of_a_maintained_image() -> None:
+    dockerfile = dockerfile_of(SERVICES["asterisk"]).read_text()
+    (base,) = re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE)
+    repository, tag = base.split(":")
+    assert repository == "andrius/asterisk"
+    assert re.fullmatch(r"(20|22)\.\d+\.\d+_debian-\w+", tag), f"{tag} does not name one Asterisk 20/22 release"
+    assert SERVICES["asterisk"]["image"].endswith(":" + tag.split("_")[0])
+
+
+def test_the_asterisk_image_has_its_sounds_and_scripts() -> None:
+    dockerfile = dockerfile_of(SERVICES["asterisk"])
+    text = dockerfile.read_text()
+    for copied in ("ivr-agi", "entrypoint.py"):
+        assert re.search(rf"^COPY {re.escape(copied)} ", text, re.MULTILINE), copied
+        assert (dockerfile.parent / copied).is_file()
+    for language in ("en", "fr", "es"):
+        assert f"asterisk-core-sounds-{language}-ulaw" in text
+    assert len(re.findall(r"\b[0-9a-f]{64}\b", text)) == text.count("fetch asterisk-"), "every archive has its sha256"
+    assert 'ENTRYPOINT ["python3", "/usr/local/bin/keybox-asterisk"]' in text
+    cmd = json.loads(re.search(r"^CMD (.+)$", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert not any(arg.startswith("-d") for arg in cmd), "debug level logs the keys callers press"
 
 
 def test_dockerfile_installs_what_the_image_runs() -> None:
@@ -46,3 +130,103 @@ def test_dockerfile_installs_what_the_image_runs() -> None:
         assert f"COPY {copied}" in dockerfile
         assert (ROOT / copied).exists()
     assert 'ENTRYPOINT ["ivr"]' in dockerfile
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _check_ivr_command(name: str, words: list[str]) -> None:
+    ctx = click.Context(cli)
+    command: click.Command = cli
+    args = list(words)
+    while isinstance(command, click.Group):
+        assert args, f"{name}: `ivr {' '.join(words)}` stops at a group"
+        sub = command.get_command(ctx, args[0])
+        assert sub is not None, f"{name}: no `ivr {' '.join(words[: len(words) - len(args) + 1])}`"
+        command, args = sub, args[1:]
+        if isinstance(command, click.Group):
+            ctx = click.Context(command, parent=ctx)
+    command.make_context(words[0], args, parent=ctx)  # raises on an unknown option or argument
+
+
+@pytest.mark.parametrize("name", IVR_IMAGE_SERVICES)
+def test_each_command_is_a_real_ivr_command(name: str) -> None:
+    service = SERVICES[name]
+    assert "entrypoint" not in service, f"{name}: the image's entrypoint is `ivr`"
+    command = service["command"]
+    _check_ivr_command(name, command if isinstance(command, list) else shlex.split(command))
+
+
+def test_services_reach_each_other_by_name() -> None:
+    assert SERVICES["ivr"]["environment"]["IVR_KIMVOICE_URL"] == "http://kimvoice:8081"
+    assert "ivr:4573" in SERVICES["sim"]["command"]
+    for name, service in SERVICES.items():
+        depends = service.get("depends_on", [])
+        assert set(depends) <= set(SERVICES), name
+        if isinstance(depends, dict):
+            for rule in depends.values():
+                assert rule["condition"] in ("service_started", "service_healthy", "service_completed_successfully")
+    assert SERVICES["asterisk"]["depends_on"]["prompts"]["condition"] == "service_completed_successfully"
+
+
+def test_the_service_listens_inside_the_network() -> None:
+    environment = SERVICES["ivr"]["environment"]
+    assert environment["IVR_AGI_HOST"] == "0.0.0.0" and environment["IVR_HTTP_HOST"] == "0.0.0.0"
+
+
+# -- what is published ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_only_loopback_is_published_by_default(name: str) -> None:
+    for host_ip, host_port, container in published(SERVICES[name]):
+        assert host_ip == "127.0.0.1", f"{name} publishes {host_port} on {host_ip or 'every address'} by default"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_ami_and_ari_are_never_published(name: str) -> None:
+    for _, _, container in published(SERVICES[name]):
+        ports = container.split("/")[0]
+        low, _, high = ports.partition("-")
+        span = range(int(low), int(high or low) + 1)
+        assert AMI_PORT not in span and ARI_PORT not in span, f"{name} publishes {container}"
+    assert "expose" not in SERVICES[name] or not {AMI_PORT, ARI_PORT} & set(map(int, SERVICES[name]["expose"]))
+
+
+def test_asterisk_publishes_sip_and_the_rtp_range_only() -> None:
+    rows = published(SERVICES["asterisk"])
+    assert sorted(container for _, _, container in rows) == sorted(
+        [f"{SIP_PORT}/udp", f"{SIP_PORT}/tcp", f"{RTP_RANGE[0]}-{RTP_RANGE[1]}/udp"])
+    for _, host_port, container in rows:
+        assert host_port == container.split("/")[0], "the same ports outside: SIP and SDP name them"
+    opened = [interpolate(p, {"LINE_PUBLISH_ADDRESS": "0.0.0.0"}) for p in SERVICES["asterisk"]["ports"]]
+    assert all(p.startswith("0.0.0.0:") for p in opened), "LINE_PUBLISH_ADDRESS opens the line to the LAN"
+
+
+# -- volumes, secrets ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_volumes_exist(name: str) -> None:
+    declared = set(COMPOSE.get("volumes") or {})
+    for volume in SERVICES[name].get("volumes", []):
+        source = volume.split(":")[0] if isinstance(volume, str) else volume["source"]
+        if source.startswith((".", "/")):
+            assert (ROOT / source).exists(), f"{name}: bind mount {source} is not in the repository"
+            assert volume.endswith(":ro"), f"{name}: {source} is mounted writable"
+        else:
+            assert source in declared, f"{name}: volume {source} is not declared"
+
+
+def test_secrets_come_from_the_deployment_only() -> None:
+    for name, service in SERVICES.items():
+        environment = service.get("environment") or {}
+        for key, value in (environment.items() if isinstance(environment, dict) else []):
+            if key.endswith(("_PASSWORD", "_SECRET")):
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+(:-)?\}", str(value)), f"{name}: {key} has a value in the file"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_the_rendered_configuration_never_reaches_a_disk() -> None:
+    tmpfs = SERVICES["asterisk"]["tmpfs"]
+    assert any(entry.split(":")[0] == "/etc/asterisk" for entry in tmpfs)

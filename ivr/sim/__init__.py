@@ -12,6 +12,8 @@ end-to-end tests, the load benchmark and `ivr call` use it::
 
 from __future__ import annotations
 
+from ivr.sim._ari_asterisk import SimulatedAri, SimulatedAriChannel
+from ivr.sim._ari_place import AriCallResult, place_ari_call
 from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel
 from ivr.sim._callers import Caller, InputRequest, InteractiveCaller, ScriptedCaller
 from ivr.sim._environment import agi_environment
@@ -20,6 +22,10 @@ from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, EventKind, Transcript
 
 __all__ = [
+    "AriCallResult",
+    "SimulatedAri",
+    "SimulatedAriChannel",
+    "place_ari_call",
     "DEAD_CHANNEL",
     "TRANSFER_VARIABLE",
     "UNKNOWN_COMMAND",

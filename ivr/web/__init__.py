@@ -1,4 +1,4 @@
-"""HTTP around the service: health, metrics (and later media, webhooks, the outbound API)."""
+"""HTTP around the service: health, metrics, media (and later webhooks, the outbound API)."""
 
 from ivr.web._app import create_app
 from ivr.web._metrics import Metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -13,12 +14,16 @@ from starlette.routing import Route
 
 from ivr.errors import KimVoiceError
 from ivr.kimvoice import KimVoice
+from ivr.tts import media_routes
 from ivr.web._metrics import Metrics
 
 
 def create_app(
-    kimvoice: KimVoice, metrics: Metrics, active_calls: Callable[[], int], *, health_timeout: float = 2.0
+    kimvoice: KimVoice, metrics: Metrics, active_calls: Callable[[], int], *, health_timeout: float = 2.0,
+    tts_dir: Path | None = None, sounds_dir: Path | None = None,
 ) -> Starlette:
+    """`tts_dir` and `sounds_dir` serve `/media/tts/<hash>.wav` and `/media/sounds/<lang>/keybox/<id>.wav`."""
+
     async def healthz(_: Request) -> Response:
         started = time.perf_counter()
         body: dict[str, object] = {"active_calls": active_calls()}
@@ -34,4 +39,5 @@ def create_app(
     async def metrics_text(_: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text)])
+    return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text),
+                             *media_routes(tts_dir, sounds_dir)])

@@ -1,0 +1,598 @@
+"""A small reader of Asterisk configuration files, and the coherence checks of the line.
+
+What it reads, as Asterisk does (main/config.c, pbx/pbx_config.c):
+
+- sections `[name]`, templates `[name](!)`, sections built on templates `[name](t1,t2)` and
+  `[name](!,t1)` (the templates' entries first, then the section's own), `[name](+)`;
+- `key = value` and `key => value`; comments from an unescaped `;` to the end of the line,
+  and `;-- ... --;` blocks; `#include file` / `#tryinclude file` (resolved by the caller);
+- in a dialplan: `exten => EXT,PRIO[(label)],App(args)`, `same => PRIO[(label)],App(args)`,
+  `include => context`.
+
+Every check returns a list of problems (one sentence each, naming the file and line); an empty
+list means the configuration passed. The tests run each check on the real files, and on small
+broken texts to prove the check can fail.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    key: str
+    value: str
+    arrow: bool  # `=>` rather than `=`
+    where: str
+
+
+@dataclass
+class Section:
+    name: str
+    is_template: bool
+    templates: list[str]
+    entries: list[Entry]
+    where: str
+
+    def values(self, key: str) -> list[str]:
+        return [entry.value for entry in self.entries if entry.key == key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        found = self.values(key)
+        return found[-1] if found else default
+
+
+@dataclass
+class Config:
+    """The sections of one file and of everything it `#include`s, in order."""
+
+    sections: list[Section] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def named(self, name: str) -> list[Section]:
+        return [section for section in self.sections if section.name == name]
+
+    def of_type(self, kind: str) -> list[Section]:
+        """The sections (templates left out) whose `type` is `kind`."""
+        return [s for s in self.sections if not s.is_template and s.get("type") == kind]
+
+    def first(self, name: str) -> Section | None:
+        found = self.named(name)
+        return found[0] if found else None
+
+
+Resolver = Callable[[str], "tuple[str, str] | None"]
+"""An `#include` target → (its name for messages, its text), or None when there is no such file."""
+
+_SECTION = re.compile(r"^\[([^\]]+)\](?:\(([^)]*)\))?\s*$")
+_INCLUDE = re.compile(r'^#(try)?include\s+["<]?([^">]+)[">]?\s*$')
+
+
+def strip_comment(line: str, in_block: bool) -> tuple[str, bool]:
+    """The code part of a line (`\\;` kept as `;`), and whether a `;--` block is still open."""
+    out = []
+    i = 0
+    while i < len(line):
+        if in_block:
+            end = line.find("--;", i)
+            if end < 0:
+                return "".join(out), True
+            i, in_block = end + 3, False
+            continue
+        char = line[i]
+        if char == "\\" and i + 1 < len(line) and line[i + 1] == ";":
+            out.append(";")
+            i += 2
+            continue
+        if char == ";":
+            if line.startswith(";--", i):
+                in_block = True
+                i += 3
+                continue
+            break
+        out.append(char)
+        i += 1
+    return "".join(out), in_block
+
+
+def parse(text: str, name: str, resolve: Resolver | None = None, config: Config | None = None) -> Config:
+    """Read `text` (called `name` in messages); `#include`s go through `resolve`."""
+    config = config if config is not None else Config()
+    config.files.append(name)
+    current: Section | None = None
+    in_block = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        where = f"{name}:{number}"
+        line, in_block = strip_comment(raw, in_block)
+        line = line.strip()
+        if not line:
+            continue
+        include = _INCLUDE.match(line)
+        if include:
+            target = include.group(2).strip()
+            found = resolve(target) if resolve else None
+            if found is None:
+                if not include.group(1):
+                    config.problems.append(f"{where}: #include {target}: no such file")
+                continue
+            parse(found[1], found[0], resolve, config)
+            continue
+        header = _SECTION.match(line)
+        if header:
+            options = [o.strip() for o in (header.group(2) or "").split(",") if o.strip()]
+            section_name = header.group(1).strip()
+            if "+" in options:
+                existing = config.named(section_name)
+                if not existing:
+                    config.problems.append(f"{where}: [{section_name}](+) adds to a section never defined")
+                    existing = [Section(section_name, False, [], [], where)]
+                    config.sections.append(existing[0])
+                current = existing[-1]
+                continue
+            templates = [o for o in options if o != "!"]
+            entries: list[Entry] = []
+            for template in templates:
+                found_templates = config.named(template)
+                if not found_templates:
+                    config.problems.append(f"{where}: [{section_name}] uses template {template!r}, not defined before it")
+                    continue
+                entries.extend(Entry(e.key, e.value, e.arrow, e.where) for e in found_templates[-1].entries)
+            current = Section(section_name, "!" in options, templates, entries, where)
+            config.sections.append(current)
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            config.problems.append(f"{where}: not a section, an entry or an #include: {line!r}")
+            continue
+        arrow = value.startswith(">")
+        value = value[1:] if arrow else value
+        if current is None:
+            config.problems.append(f"{where}: {key.strip()!r} comes before any [section]")
+            continue
+        current.entries.append(Entry(key.strip().lower(), value.strip(), arrow, where))
+    return config
+
+
+def folder_resolver(folder: Path, extra: Mapping[str, Path] | None = None) -> Resolver:
+    """`#include x` as Asterisk resolves it relative to /etc/asterisk, mapped onto `folder`;
+    `extra` maps a prefix (e.g. `dialplans/`) onto another folder."""
+
+    def resolve(target: str) -> tuple[str, str] | None:
+        for prefix, other in (extra or {}).items():
+            if target.startswith(prefix):
+                path = other / target[len(prefix):]
+                break
+        else:
+            path = folder / target
+        if not path.is_file():
+            return None
+        return path.name if path.parent == folder else f"{path.parent.name}/{path.name}", path.read_text()
+
+    return resolve
+
+
+def text_resolver(files: Mapping[str, str]) -> Resolver:
+    """`#include` over texts in memory, for the tests' small configurations."""
+    return lambda target: (target, files[target]) if target in files else None
+
+
+# -- the dialplan --------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One priority of an extension: `App(args)`."""
+
+    exten: str
+    priority: str
+    label: str | None
+    app: str
+    args: list[str]
+    where: str
+
+
+@dataclass
+class Context:
+    name: str
+    steps: list[Step] = field(default_factory=list)
+    includes: list[tuple[str, str]] = field(default_factory=list)  # (context, where)
+    where: str = ""
+
+    @property
+    def extensions(self) -> list[str]:
+        return list(dict.fromkeys(step.exten for step in self.steps))
+
+    def matching(self, exten: str) -> list[str]:
+        return [e for e in self.extensions if extension_matches(e, exten)]
+
+    def has_priority(self, exten: str, priority: str) -> bool:
+        steps = [s for s in self.steps if extension_matches(s.exten, exten)]
+        if priority.isdigit():
+            return any(s.priority == priority for s in steps)
+        return any(s.label == priority for s in steps)
+
+
+_PRIORITY = re.compile(r"^(\d+|n|hint|s)(?:\(([^)]*)\))?$")
+SPECIAL_SECTIONS = {"general", "globals"}
+
+
+def split_args(text: str, sep: str = ",") -> list[str]:
+    """Split application arguments at `sep`, not inside (), {}, [] or quotes."""
+    parts, depth, quote, current = [], 0, False, []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            current.append(text[i:i + 2])
+            i += 2
+            continue
+        if char == '"':
+            quote = not quote
+        elif not quote and char in "({[":
+            depth += 1
+        elif not quote and char in ")}]":
+            depth -= 1
+        if char == sep and depth == 0 and not quote:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def parse_app(text: str) -> tuple[str, list[str]]:
+    """`Queue(keybox-agents,,,,300)` → ("Queue", ["keybox-agents", "", "", "", "300"])."""
+    text = text.strip()
+    open_at = text.find("(")
+    if open_at < 0:
+        return text, []
+    name = text[:open_at].strip()
+    inner = text[open_at + 1:]
+    inner = inner.removesuffix(")")
+    return name, [arg.strip() for arg in split_args(inner)] if inner.strip() else []
+
+
+def dialplan(config: Config) -> dict[str, Context]:
+    """The contexts of an extensions.conf `Config`, `[general]` and `[globals]` left out."""
+    contexts: dict[str, Context] = {}
+    for section in config.sections:
+        if section.name in SPECIAL_SECTIONS or section.is_template:
+            continue
+        context = contexts.setdefault(section.name, Context(section.name, where=section.where))
+        last_exten: str | None = None
+        last_number = 0
+        for entry in section.entries:
+            if entry.key == "include":
+                context.includes.append((entry.value, entry.where))
+                continue
+            if entry.key not in ("exten", "same"):
+                continue
+            if entry.key == "exten":
+                exten, _, rest = entry.value.partition(",")
+                exten = exten.strip()
+                last_exten, last_number = exten, 0
+            else:
+                if last_exten is None:
+                    raise ValueError(f"{entry.where}: `same =>` before any `exten =>`")
+                exten, rest = last_exten, entry.value
+            priority_text, _, app_text = rest.partition(",")
+            match = _PRIORITY.match(priority_text.strip())
+            if not match:
+                raise ValueError(f"{entry.where}: priority {priority_text.strip()!r} is not a number, n or hint")
+            if match.group(1) == "n":
+                last_number += 1
+            elif match.group(1).isdigit():
+                last_number = int(match.group(1))
+            app, args = parse_app(app_text)
+            context.steps.append(Step(exten, str(last_number), match.group(2), app, args, entry.where))
+    return contexts
+
+
+def extension_matches(pattern: str, exten: str) -> bool:
+    """Whether dialplan extension `pattern` (literal, or `_` pattern) takes `exten`."""
+    if not pattern.startswith("_"):
+        return pattern == exten
+    regex = ""
+    chars = pattern[1:]
+    i = 0
+    while i < len(chars):
+        char = chars[i]
+        if char == "X":
+            regex += "[0-9]"
+        elif char == "Z":
+            regex += "[1-9]"
+        elif char == "N":
+            regex += "[2-9]"
+        elif char == ".":
+            regex += ".+"
+        elif char == "!":
+            regex += ".*"
+        elif char == "[":
+            end = chars.index("]", i)
+            regex += "[" + chars[i + 1:end] + "]"
+            i = end
+        else:
+            regex += re.escape(char)
+        i += 1
+    return re.fullmatch(regex, exten) is not None
+
+
+# -- the checks ----------------------------------------------------------------------------
+
+AGI_APPS = {"agi", "eagi"}
+PLAY_APPS = {"playback": 0, "background": 0, "controlplayback": 0, "read": 1}
+CLASSIC_AGI_PROGRAM = "ivr-agi"
+STASIS_APP = "keybox"
+
+
+def _literal(text: str) -> bool:
+    return "${" not in text and "$[" not in text
+
+
+def agi_route(target: str) -> str | None:
+    """The route an AGI target names: `agi://host:port/ROUTE?query` and `hagi://host/ROUTE`
+    give ROUTE; None when the target is not a FastAGI URL."""
+    match = re.match(r"^h?agi://[^/]*(/[^?]*)?(\?.*)?$", target)
+    if not match:
+        return None
+    return (match.group(1) or "").strip("/")
+
+
+def check_routes(contexts: Mapping[str, Context], routes: Iterable[str]) -> list[str]:
+    """Every AGI target and Stasis route names a route the service serves."""
+    known = set(routes)
+    found = []
+    for context in contexts.values():
+        for step in context.steps:
+            app = step.app.lower()
+            if app in AGI_APPS:
+                target = step.args[0] if step.args else ""
+                route = agi_route(target)
+                if route is None:
+                    if target != CLASSIC_AGI_PROGRAM:
+                        found.append(f"{step.where}: AGI program {target!r} is not {CLASSIC_AGI_PROGRAM} nor a FastAGI URL")
+                        continue
+                    route = step.args[1] if len(step.args) > 1 else ""
+                elif target.startswith("hagi://") and ":" in target[7:].split("/")[0]:
+                    found.append(f"{step.where}: {target}: a port in a hagi:// URL turns its SRV lookup off")
+                if not route:
+                    found.append(f"{step.where}: {step.app}({','.join(step.args)}) names no route")
+                elif not _literal(route):
+                    found.append(f"{step.where}: route {route!r} is computed; the check needs it written out")
+                elif route not in known:
+                    found.append(f"{step.where}: route {route!r} is not one the service serves ({', '.join(sorted(known))})")
+            elif app == "stasis":
+                name = step.args[0] if step.args else ""
+                route = step.args[1] if len(step.args) > 1 else ""
+                if name != STASIS_APP:
+                    found.append(f"{step.where}: Stasis application {name!r} is not {STASIS_APP!r}")
+                if route not in known:
+                    found.append(f"{step.where}: Stasis route {route!r} is not one the service serves ({', '.join(sorted(known))})")
+    return found
+
+
+def check_sounds(contexts: Mapping[str, Context], prompt_ids: Iterable[str]) -> list[str]:
+    """Every sound the dialplan plays is `keybox/<prompt id>` (built in every language)."""
+    known = set(prompt_ids)
+    found = []
+    for context in contexts.values():
+        for step in context.steps:
+            index = PLAY_APPS.get(step.app.lower())
+            if index is None:
+                continue
+            files = step.args[index] if len(step.args) > index else ""
+            for sound in filter(None, (s.strip() for s in files.split("&"))):
+                prefix, _, prompt = sound.partition("/")
+                if prefix != "keybox" or prompt not in known:
+                    found.append(f"{step.where}: {step.app} plays {sound!r}, which is not keybox/<prompt id>")
+    return found
+
+
+def _goto_targets(step: Step) -> list[str]:
+    app = step.app.lower()
+    if app in ("goto", "gosub"):
+        return [",".join(step.args)]
+    if app in ("gotoif", "gosubif"):
+        joined = ",".join(step.args)
+        _, _, branches = joined.partition("?")
+        return [b for b in split_args(branches, ":") if b.strip()]
+    return []
+
+
+def check_contexts(
+    contexts: Mapping[str, Context], queues: Config, *, entry_points: Mapping[str, str] = {},
+) -> list[str]:
+    """Every context a dialplan names (`include =>`, Goto/GotoIf/Gosub targets,
+    `Dial(Local/x@ctx)`) exists with that extension and priority; every `Queue` is in
+    queues.conf; each of `entry_points` (context → who enters it) exists."""
+    found = []
+    queue_names = {s.name for s in queues.sections if s.name != "general" and not s.is_template}
+
+    def check_target(where: str, context_name: str, exten: str, priority: str) -> None:
+        context = contexts.get(context_name)
+        if context is None:
+            found.append(f"{where}: context {context_name!r} is not defined")
+        elif not _literal(exten) or not _literal(priority):
+            return
+        elif not context.matching(exten):
+            found.append(f"{where}: context {context_name!r} has no extension {exten!r}")
+        elif not context.has_priority(exten, priority):
+            found.append(f"{where}: extension {exten!r} of {context_name!r} has no priority {priority!r}")
+
+    for context in contexts.values():
+        for included, where in context.includes:
+            if included not in contexts:
+                found.append(f"{where}: include => {included}: context not defined")
+        for step in context.steps:
+            for target in _goto_targets(step):
+                parts = [p.strip() for p in split_args(target.split("(")[0] if step.app.lower().startswith("gosub") else target)]
+                if len(parts) == 1:
+                    check_target(step.where, context.name, step.exten, parts[0])
+                elif len(parts) == 2:
+                    check_target(step.where, context.name, parts[0], parts[1])
+                elif len(parts) == 3:
+                    if _literal(parts[0]):
+                        check_target(step.where, parts[0], parts[1], parts[2])
+                else:
+                    found.append(f"{step.where}: {step.app} target {target!r} is not [[context,]exten,]priority")
+            app = step.app.lower()
+            if app == "dial":
+                for device in (step.args[0] if step.args else "").split("&"):
+                    local = re.match(r"^Local/([^@]+)@([^/]+)", device.strip())
+                    if local and _literal(local.group(2)):
+                        check_target(step.where, local.group(2), local.group(1), "1")
+            if app == "queue":
+                name = step.args[0] if step.args else ""
+                if _literal(name) and name not in queue_names:
+                    found.append(f"{step.where}: Queue({name}): no such queue in queues.conf")
+    for name, who in entry_points.items():
+        if name not in contexts:
+            found.append(f"context {name!r} ({who}) is not defined in the dialplan")
+    return found
+
+
+def check_application(text: str, queues: Config, what: str) -> list[str]:
+    """A dialplan application written elsewhere (IVR_OPERATOR): a Queue names a real queue."""
+    app, args = parse_app(text)
+    names = {s.name for s in queues.sections if s.name != "general"}
+    if app.lower() == "queue" and (not args or args[0] not in names):
+        return [f"{what} is {text!r}: no such queue in queues.conf"]
+    return []
+
+
+def check_pjsip(pjsip: Config, contexts: Mapping[str, Context] | None = None) -> list[str]:
+    """Endpoints point at existing auths, AORs, transports and dialplan contexts; identify and
+    registration sections at existing endpoints; every template used is defined before use."""
+    found = list(pjsip.problems)
+    kinds: dict[str, set[str]] = {}
+    for section in pjsip.sections:
+        if not section.is_template and section.get("type"):
+            kinds.setdefault(section.get("type") or "", set()).add(section.name)
+
+    def refs(section: Section, key: str, kind: str) -> None:
+        for value in section.values(key):
+            for name in filter(None, (v.strip() for v in value.split(","))):
+                if name not in kinds.get(kind, set()):
+                    found.append(f"{section.where}: [{section.name}] {key} = {name}: no {kind} section {name!r}")
+
+    for section in pjsip.sections:
+        if section.is_template:
+            continue
+        kind = section.get("type")
+        if kind is None:
+            found.append(f"{section.where}: [{section.name}] has no type")
+        if kind == "endpoint":
+            refs(section, "auth", "auth")
+            refs(section, "outbound_auth", "auth")
+            refs(section, "aors", "aor")
+            refs(section, "transport", "transport")
+            context = section.get("context")
+            if contexts is not None and context is not None and context not in contexts:
+                found.append(f"{section.where}: endpoint {section.name} enters context {context!r}, not defined")
+            if context is None:
+                found.append(f"{section.where}: endpoint {section.name} has no context (it would enter `default`)")
+        elif kind in ("identify", "registration"):
+            refs(section, "endpoint", "endpoint")
+            refs(section, "outbound_auth", "auth")
+    return found
+
+
+def check_queue_members(queues: Config, pjsip: Config) -> list[str]:
+    """Every queue member is a PJSIP endpoint of pjsip.conf."""
+    endpoints = {s.name for s in pjsip.of_type("endpoint")}
+    found = list(queues.problems)
+    for section in queues.sections:
+        for entry in section.entries:
+            if entry.key != "member":
+                continue
+            interface = entry.value.split(",")[0].strip()
+            tech, _, name = interface.partition("/")
+            if tech != "PJSIP" or name not in endpoints:
+                found.append(f"{entry.where}: queue {section.name} member {interface}: not a PJSIP endpoint of pjsip.conf")
+    return found
+
+
+Networks = list["ipaddress.IPv4Network | ipaddress.IPv6Network"]
+
+
+def _inside(address: str, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or any(ip in net for net in networks)
+
+
+def _acl_net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text.strip().replace(" ", ""), strict=False)
+
+
+def check_listeners(manager: Config, http: Config, service_networks: Networks) -> list[str]:
+    """AMI and ARI listen on loopback or the service network only: a bind address outside it,
+    or 0.0.0.0 without a deny-all-then-permit-inside on every AMI user (ARI has no ACL)."""
+    found = []
+    general = manager.first("general")
+    if general is not None and (general.get("enabled", "no") or "").lower() in ("yes", "true", "1", "on"):
+        bind = general.get("bindaddr", "0.0.0.0") or "0.0.0.0"
+        wildcard = bind in ("0.0.0.0", "::")
+        if not wildcard and not _inside(bind, service_networks):
+            found.append(f"{general.where}: AMI binds to {bind}, outside the service network")
+        for user in manager.sections:
+            if user.name == "general" or user.is_template:
+                continue
+            denies = [_acl_net(d) for d in user.values("deny")]
+            permits = [_acl_net(p) for p in user.values("permit")]
+            outside = [str(p) for p in permits if not any(p.subnet_of(n) for n in service_networks if n.version == p.version)
+                       and not (p.network_address.is_loopback)]
+            if outside:
+                found.append(f"{user.where}: AMI user {user.name} permits {', '.join(outside)}, beyond the service network")
+            if wildcard and not any(d.prefixlen == 0 for d in denies):
+                found.append(f"{user.where}: AMI listens on {bind} and user {user.name} has no deny=0.0.0.0/0.0.0.0")
+            if wildcard and not permits:
+                found.append(f"{user.where}: AMI listens on {bind} and user {user.name} permits nothing explicitly")
+    http_general = http.first("general")
+    if http_general is not None and (http_general.get("enabled", "no") or "").lower() in ("yes", "true", "1", "on"):
+        for key in ("bindaddr", "tlsbindaddr"):
+            bind = http_general.get(key)
+            if bind is None:
+                continue
+            host = bind.rsplit(":", 1)[0] if bind.count(":") == 1 else bind
+            if not _inside(host, service_networks):
+                found.append(f"{http_general.where}: HTTP (ARI) {key} {bind} is beyond the service network; ARI has no address ACL")
+    return found
+
+
+def check_placeholders(used: Mapping[str, Iterable[str]], documented: Iterable[str]) -> list[str]:
+    """Every placeholder a template uses has an entry in asterisk.env.example."""
+    names = set(documented)
+    return [f"{file}: ${{{name}}} has no entry in asterisk.env.example"
+            for file, placeholders in used.items() for name in sorted(set(placeholders)) if name not in names]
+
+
+def env_names(text: str) -> list[str]:
+    """The variable names of a `.env`-style file (NAME=value lines)."""
+    return [m.group(1) for m in re.finditer(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=", text, re.MULTILINE)]
+
+
+SECRET_KEYS = {"password", "secret", "md5_cred", "turnpassword"}
+
+
+def check_secrets(configs: Mapping[str, Config]) -> list[str]:
+    """Every password or secret is a `${NAME}` placeholder, filled from the deployment."""
+    found = []
+    for config in configs.values():
+        for section in config.sections:
+            for entry in section.entries:
+                if entry.key in SECRET_KEYS and not re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*\}", entry.value):
+                    found.append(f"{entry.where}: [{section.name}] {entry.key} is written in the file, not a ${{NAME}} placeholder")
+    return found

@@ -1,0 +1,237 @@
+"""Each coherence check of `astconf` fails on a configuration that is broken its way.
+
+The broken configurations are small texts read by the same reader as the real files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import astconf
+import pytest
+
+ROUTES = ("keybox", "identify", "announce")
+PROMPTS = ("welcome", "goodbye", "system-unavailable")
+NETWORKS: astconf.Networks = [ipaddress.ip_network("172.28.73.0/24")]
+QUEUES = astconf.parse("[general]\n[keybox-agents]\nmember => PJSIP/agent1\n", "queues.conf")
+
+
+def plan(text: str, **files: str) -> dict[str, astconf.Context]:
+    config = astconf.parse(text, "extensions.conf", astconf.text_resolver(files))
+    assert config.problems == []
+    return astconf.dialplan(config)
+
+
+def one(problems: list[str], *words: str) -> None:
+    assert len(problems) == 1, problems
+    for word in words:
+        assert word in problems[0], problems[0]
+
+
+# -- the reader --------------------------------------------------------------------------------
+
+
+def test_reader_sections_templates_comments_and_includes() -> None:
+    text = """
+    ; a comment
+    [base](!)            ; a template
+    type = endpoint
+    allow = !all,ulaw    ; trailing comment
+    [phone](base)
+    context = a\\;b
+    ;-- a block
+    comment = hidden --;
+    #include more.conf
+    """
+    config = astconf.parse(text, "x.conf", astconf.text_resolver({"more.conf": "[extra]\nkey => value\n"}))
+    assert config.problems == []
+    assert [s.name for s in config.sections] == ["base", "phone", "extra"]
+    phone = config.sections[1]
+    assert (phone.is_template, phone.templates, phone.get("type"), phone.get("allow")) == (False, ["base"], "endpoint", "!all,ulaw")
+    assert phone.get("context") == "a;b" and phone.get("comment") is None
+    assert config.sections[2].entries[0].arrow
+
+
+def test_reader_reports_what_asterisk_would_refuse() -> None:
+    config = astconf.parse("key = early\n[a](missing)\n#include gone.conf\nnot an entry\n", "x.conf", astconf.text_resolver({}))
+    assert len(config.problems) == 4, config.problems
+
+
+def test_dialplan_priorities_labels_and_patterns() -> None:
+    contexts = plan("[c]\nexten => _1XX,1,NoOp()\n same => n(next),Goto(c,150,next)\nexten => s,1,Hangup()\n")
+    steps = contexts["c"].steps
+    assert [(s.exten, s.priority, s.label, s.app) for s in steps] == [
+        ("_1XX", "1", None, "NoOp"), ("_1XX", "2", "next", "Goto"), ("s", "1", None, "Hangup")]
+    assert contexts["c"].matching("150") == ["_1XX"] and contexts["c"].matching("250") == []
+    assert astconf.extension_matches("_[a-z][a-z]", "fr") and not astconf.extension_matches("_[a-z][a-z]", "s")
+    assert astconf.parse_app("AGI(agi://h/announce?job=${URIENCODE(${X})},a)") == ("AGI", ["agi://h/announce?job=${URIENCODE(${X})}", "a"])
+
+
+# -- routes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "word"), [
+    ("AGI(agi://ivr:4573/keybx)", "'keybx'"),
+    ("AGI(hagi://keybox.example.com/nope)", "'nope'"),
+    ("AGI(agi://ivr:4573)", "names no route"),
+    ("AGI(ivr-agi,identifyy)", "'identifyy'"),
+    ("AGI(ivr-agi)", "names no route"),
+    ("AGI(/usr/bin/other.sh,keybox)", "not ivr-agi"),
+    ("AGI(agi://ivr/${ROUTE})", "computed"),
+    ("AGI(hagi://keybox.example.com:4573/keybox)", "SRV"),
+    ("Stasis(keybox,nope)", "'nope'"),
+    ("Stasis(keybox)", "''"),
+    ("Stasis(other,keybox)", "'other'"),
+])
+def test_a_route_the_service_does_not_serve_fails(line: str, word: str) -> None:
+    one(astconf.check_routes(plan(f"[c]\nexten => 1,1,{line}\n"), ROUTES), word)
+
+
+def test_good_routes_pass() -> None:
+    contexts = plan("[c]\nexten => 1,1,AGI(agi://ivr:4573/keybox)\n same => n,AGI(hagi://k.example/identify)\n"
+                    " same => n,AGI(agi://ivr/announce?job=${URIENCODE(${J})})\n same => n,AGI(ivr-agi,keybox)\n"
+                    " same => n,Stasis(keybox,identify)\n")
+    assert astconf.check_routes(contexts, ROUTES) == []
+
+
+# -- sounds ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "word"), [
+    ("Playback(keybox/welcom)", "keybox/welcom"),
+    ("Background(tt-monkeys)", "tt-monkeys"),
+    ("Playback(keybox/welcome&keybox/nope)", "keybox/nope"),
+    ("Read(X,keybox/nope,4)", "keybox/nope"),
+])
+def test_a_sound_that_is_not_a_prompt_fails(line: str, word: str) -> None:
+    one(astconf.check_sounds(plan(f"[c]\nexten => 1,1,{line}\n"), PROMPTS), word)
+
+
+def test_prompts_pass() -> None:
+    contexts = plan("[c]\nexten => 1,1,Playback(keybox/welcome&keybox/goodbye,noanswer)\n")
+    assert astconf.check_sounds(contexts, PROMPTS) == []
+
+
+# -- contexts, targets, queues --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "word"), [
+    ("include => nowhere", "nowhere"),
+    ("exten => 1,1,Goto(nowhere,s,1)", "nowhere"),
+    ("exten => 1,1,Goto(d,9,1)", "no extension '9'"),
+    ("exten => 1,1,Goto(d,s,5)", "no priority '5'"),
+    ("exten => 1,1,Goto(d,s,missing)", "no priority 'missing'"),
+    ("exten => 1,1,Goto(nope,1)", "no extension 'nope'"),
+    ("exten => 1,1,GotoIf($[${X} = 1]?d,s,1:gone,s,1)", "'gone'"),
+    ("exten => 1,1,Gosub(gone,s,1(arg))", "'gone'"),
+    ("exten => 1,1,Dial(Local/100@gone)", "'gone'"),
+    ("exten => 1,1,Queue(keybox-agent)", "keybox-agent"),
+])
+def test_a_missing_context_extension_or_queue_fails(body: str, word: str) -> None:
+    contexts = plan(f"[c]\n{body}\n[d]\nexten => s,1,NoOp()\n same => n(there),Hangup()\n")
+    one(astconf.check_contexts(contexts, QUEUES), word)
+
+
+def test_a_missing_entry_point_fails() -> None:
+    one(astconf.check_contexts(plan("[c]\nexten => s,1,Hangup()\n"), QUEUES, entry_points={"keybox-operator": "ARI"}),
+        "keybox-operator")
+
+
+def test_good_targets_pass() -> None:
+    contexts = plan("[c]\ninclude => d\nexten => 1,1,Goto(d,s,there)\n same => n,GotoIf($[1]?d,s,1:2)\n"
+                    " same => n,Dial(Local/s@d)\n same => n,Queue(keybox-agents)\n[d]\nexten => s,1,NoOp()\n"
+                    " same => n(there),Hangup()\n")
+    assert astconf.check_contexts(contexts, QUEUES) == []
+
+
+def test_an_operator_application_naming_no_queue_fails() -> None:
+    one(astconf.check_application("Queue(keybox-agentz)", QUEUES, "IVR_OPERATOR"), "keybox-agentz")
+    assert astconf.check_application("Queue(keybox-agents)", QUEUES, "IVR_OPERATOR") == []
+
+
+# -- PJSIP -------------------------------------------------------------------------------------
+
+PJSIP_GOOD = """
+[t](!)
+type = endpoint
+context = c
+[a1]
+type = auth
+auth_type = userpass
+username = a1
+password = ${A1_PASSWORD}
+[a1]
+type = aor
+[a1](t)
+auth = a1
+aors = a1
+"""
+
+
+@pytest.mark.parametrize(("text", "word"), [
+    ("[e]\ntype = endpoint\ncontext = c\nauth = ghost\n", "ghost"),
+    ("[e]\ntype = endpoint\ncontext = c\naors = ghost\n", "ghost"),
+    ("[e]\ntype = endpoint\ncontext = c\noutbound_auth = ghost\n", "ghost"),
+    ("[e]\ntype = endpoint\ncontext = c\ntransport = ghost\n", "ghost"),
+    ("[e](ghost-template)\ntype = endpoint\ncontext = c\n", "ghost-template"),
+    ("[e]\ntype = endpoint\ncontext = nowhere\n", "nowhere"),
+    ("[e]\ntype = endpoint\n", "no context"),
+    ("[i]\ntype = identify\nendpoint = ghost\nmatch = 192.0.2.1\n", "ghost"),
+    ("[e]\ncontext = c\n", "no type"),
+])
+def test_a_dangling_pjsip_reference_fails(text: str, word: str) -> None:
+    one(astconf.check_pjsip(astconf.parse(text, "pjsip.conf"), plan("[c]\nexten => s,1,Hangup()\n")), word)
+
+
+def test_good_pjsip_passes() -> None:
+    assert astconf.check_pjsip(astconf.parse(PJSIP_GOOD, "pjsip.conf"), plan("[c]\nexten => s,1,Hangup()\n")) == []
+
+
+@pytest.mark.parametrize("member", ["PJSIP/ghost", "SIP/a1"])
+def test_a_queue_member_that_is_no_endpoint_fails(member: str) -> None:
+    queues = astconf.parse(f"[q]\nmember => {member},0,Name\n", "queues.conf")
+    one(astconf.check_queue_members(queues, astconf.parse(PJSIP_GOOD, "pjsip.conf")), member)
+
+
+def test_a_written_password_fails() -> None:
+    config = astconf.parse("[a]\ntype = auth\npassword = 1234\n[m]\nsecret = ${OK_SECRET}\n", "x.conf")
+    one(astconf.check_secrets({"x.conf": config}), "password")
+
+
+# -- AMI and ARI listeners ---------------------------------------------------------------------
+
+AMI_GOOD = "[general]\nenabled = yes\nbindaddr = 172.28.73.10\n[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/255.255.255.0\n"
+HTTP_GOOD = "[general]\nenabled = yes\nbindaddr = 172.28.73.10\n"
+
+
+@pytest.mark.parametrize(("ami", "http", "word"), [
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\nsecret = ${S}\npermit = 172.28.73.0/24\n", HTTP_GOOD, "deny"),
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\n", HTTP_GOOD, "permits nothing"),
+    ("[general]\nenabled = yes\nbindaddr = 8.8.8.8\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/24\n", HTTP_GOOD, "8.8.8.8"),
+    ("[general]\nenabled = yes\nbindaddr = 192.168.1.5\n", HTTP_GOOD, "192.168.1.5"),
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 0.0.0.0/0.0.0.0\n", HTTP_GOOD, "0.0.0.0/0"),
+    (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 0.0.0.0\n", "no address ACL"),
+    (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 203.0.113.7\n", "203.0.113.7"),
+    (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 127.0.0.1\ntlsbindaddr = 0.0.0.0:8089\n", "tlsbindaddr"),
+])
+def test_ami_or_ari_beyond_the_service_network_fails(ami: str, http: str, word: str) -> None:
+    one(astconf.check_listeners(astconf.parse(ami, "manager.conf"), astconf.parse(http, "http.conf"), NETWORKS), word)
+
+
+@pytest.mark.parametrize(("ami", "http"), [
+    (AMI_GOOD, HTTP_GOOD),
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 127.0.0.1/32\n",
+     "[general]\nenabled = yes\nbindaddr = 127.0.0.1\n"),
+    ("[general]\nenabled = no\nbindaddr = 0.0.0.0\n", "[general]\nenabled = no\nbindaddr = 0.0.0.0\n"),
+])
+def test_listeners_inside_the_service_network_pass(ami: str, http: str) -> None:
+    assert astconf.check_listeners(astconf.parse(ami, "manager.conf"), astconf.parse(http, "http.conf"), NETWORKS) == []
+
+
+# -- placeholders ------------------------------------------------------------------------------
+
+
+def test_an_undocumented_placeholder_fails() -> None:
+    one(astconf.check_placeholders({"pjsip.conf": ["QA1_PASSWORD", "NEW_PASSWORD"]}, ["QA1_PASSWORD"]), "NEW_PASSWORD")
+    assert astconf.check_placeholders({"pjsip.conf": ["QA1_PASSWORD"]}, ["QA1_PASSWORD"]) == []
+    assert astconf.env_names("# c\nA=\n B = 1\n#C=2\n") == ["A", "B"]

@@ -765,7 +765,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                    "print where the time goes")
     p.add_argument("--variant", metavar="PATCH[,PATCH]",
                    help="run the service with candidate fixes patched in (benchmarks/serve_variant.py: "
-                        "pool=N, gc, nostore, nometrics, streams)")
+                        "httpcore, pool=N, gc, nostore, nometrics, streams, lean)")
     p.add_argument("--cprofile", metavar="PATH", help="run the service under cProfile; stats written to PATH "
                                                       "(all of the service's run, warm-up included)")
     p.add_argument("--summarize", nargs="+", metavar="RAW",

@@ -3,8 +3,11 @@
 Nothing here changes the package; each patch is applied to this process only. The load harness
 runs it with `--variant PATCH[,PATCH...]` (and `--cprofile` below):
 
-  pool=N     the KimVoice client's httpx pool holds at most N connections (the package: 100).
-             httpcore scans every pooled connection, with a syscall each, on every request.
+  httpcore   the KimVoice client on httpx's default transport (httpcore's pool), as shipped
+             until KeepAliveTransport: to measure the "before" on the same day and machine.
+  pool=N     the KimVoice client holds at most N connections (the package: 100). With
+             `httpcore`, its pool; httpcore scans every pooled connection, with a syscall each,
+             on every request.
   gc         gc.freeze() once the service is up, and the collector's first threshold at 50,000.
   nostore    no SQLite on the call path: lockout checks answer "not locked" and call records are
              not saved (diagnostic only: it shows what the embedded store costs per call).
@@ -170,7 +173,7 @@ def apply(patches: list[str]) -> None:
     from ivr.kimvoice._client import KimVoiceClient
 
     names = {p.partition("=")[0] for p in patches}
-    unknown = names - {"pool", "gc", "nostore", "nometrics", "streams", "lean"}
+    unknown = names - {"httpcore", "pool", "gc", "nostore", "nometrics", "streams", "lean"}
     if unknown:
         raise SystemExit(f"unknown patch: {', '.join(sorted(unknown))}")
     client_kwargs: dict[str, object] = {}
@@ -180,6 +183,10 @@ def apply(patches: list[str]) -> None:
             client_kwargs["max_connections"] = int(value)
         if name == "streams":
             client_kwargs["transport"] = StreamsTransport()
+    if "httpcore" in names:
+        size = int(client_kwargs.get("max_connections", 100))  # type: ignore[call-overload]
+        client_kwargs["transport"] = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
     if client_kwargs:
         class PatchedClient(KimVoiceClient):
             def __init__(self, *args: object, **kwargs: object) -> None:

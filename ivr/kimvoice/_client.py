@@ -6,6 +6,8 @@ import asyncio
 import json
 import random
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -45,6 +47,7 @@ from ivr.kimvoice._models import (
     WireModel,
 )
 from ivr.kimvoice._token import Token, TokenCache
+from ivr.kimvoice._transport import KeepAliveTransport
 from ivr.logging import get_logger
 
 __all__ = ["KimVoice", "KimVoiceClient"]
@@ -56,7 +59,9 @@ M = TypeVar("M", bound=WireModel)
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Errors after which the request surely or probably did not reach the application, or its
 # answer was lost; every KimVoice method but log-on is a GET, safe to send again.
-_RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError)
+_RETRY_ERRORS = (
+    httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError
+)
 _NOT_AUTHORIZED = frozenset({ErrorCode.NON_PAYMENT, ErrorCode.KEY_NOT_ASSIGNED, ErrorCode.KEY_HOLDER_SUSPENDED})
 
 
@@ -110,8 +115,12 @@ class KimVoiceClient:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff = backoff
+        base_url = base_url.rstrip("/") + "/api/V1/"
+        if transport is None and not _behind_a_proxy(base_url):
+            # Not httpcore's pool: it polls every pooled connection per request (encode/httpcore#1035).
+            transport = KeepAliveTransport(max_connections=max_connections)
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/api/V1/",
+            base_url=base_url,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             headers={"User-Agent": "keybox-ivr", "Accept": "application/json"},
@@ -244,6 +253,13 @@ class KimVoiceClient:
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
+
+
+def _behind_a_proxy(url: str) -> bool:
+    """Whether HTTP(S)_PROXY applies to `url`: then httpx's own transport, which honours it."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _decode(name: str, response: httpx.Response, model: type[M]) -> M:

@@ -1,0 +1,321 @@
+"""An httpx transport for KimVoice: HTTP/1.1 keep-alive on asyncio streams, with an O(1) pool.
+
+Why it exists: httpcore's connection pool, httpx's default transport, inspects every pooled
+connection on every request and on every response close. For each one it makes a `poll()`
+syscall (`has_expired` → `is_socket_readable`) and goes through anyio's attribute lookups, and
+its idle scan is quadratic (encode/httpcore#1035, open upstream). Measured on 2026-11-23
+(benchmarks/README.md): 57% of the service's event loop went to httpx/httpcore/anyio, complete
+calls topped out at 72.6/s at 64 concurrent, and 97% of 2,000 paced callers failed. This
+transport keeps httpx's API (the project's rule: httpx for every HTTP client) and replaces only
+what sits under `AsyncBaseTransport`:
+
+* idle connections are a LIFO stack per origin: a request takes the top one, and a stale-looking
+  one is recognised from asyncio's own state (`at_eof()`, `is_closing()`), without a syscall;
+* bodies are read fully (KimVoice answers are small JSON); h11 writes and parses the messages;
+* a pooled connection that fails before any byte of the answer is retried once on a fresh
+  connection (the server closed it while it was idle: the request did not reach it);
+* failures and timeouts map onto httpx's exceptions, so callers see what httpcore would raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+
+import h11
+import httpx
+
+__all__ = ["KeepAliveTransport"]
+
+_Origin = tuple[str, str, int]  # scheme, host, port
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class _Stale(Exception):
+    """A reused connection failed before any byte of the answer arrived."""
+
+
+class _Connection:
+    __slots__ = ("closed", "h11", "idle_since", "origin", "reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, origin: _Origin) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.CLIENT)
+        self.origin = origin
+        self.idle_since = 0.0
+        self.closed = False
+
+    def usable(self, now: float, expiry: float | None) -> bool:
+        """Whether an idle connection may carry a request: asyncio's state only, no syscall.
+
+        Bytes that arrived while it was idle (a server's 408 before it closes, say) would be
+        read as the next request's answer, so they make it unusable too. asyncio has no public
+        accessor for the buffered length; `_buffer` has been StreamReader's for a decade.
+        """
+        reader = self.reader
+        return not (
+            reader.at_eof()
+            or getattr(reader, "_buffer", None)
+            or self.writer.transport.is_closing()
+            or reader.exception() is not None
+            or (expiry is not None and now - self.idle_since > expiry)
+        )
+
+
+class KeepAliveTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 (and http/https) for small request/response exchanges, pooled per origin.
+
+    `max_connections` bounds the requests in flight, and with them the connections open; a
+    request waits for a slot up to the pool timeout. `max_idle` bounds the idle connections
+    kept per origin; `keepalive_expiry` closes connections idle longer than that (httpx's
+    default, 5 s). `ssl_context` is used for https; by default `ssl.create_default_context()`.
+    The read timeout bounds the whole answer, not each read: KimVoice's answers are small.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        max_idle: int | None = None,
+        keepalive_expiry: float | None = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        read_size: int = 65_536,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._max_connections = max_connections
+        self._max_idle = max_connections if max_idle is None else max_idle
+        self._expiry = keepalive_expiry
+        self._ssl_context = ssl_context
+        self._read_size = read_size
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: dict[_Origin, deque[_Connection]] = {}
+        self._open = 0
+        self._closed = False
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open now, idle and in use."""
+        return self._open
+
+    @property
+    def idle_connections(self) -> int:
+        return sum(len(stack) for stack in self._idle.values())
+
+    # -- httpx's interface ----------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        scheme = url.scheme
+        if scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}", request=request)
+        if not url.host:
+            raise httpx.UnsupportedProtocol("the URL has no host", request=request)
+        origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
+        body = await request.aread()
+        try:
+            head = h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from None
+
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(timeouts.get("pool")):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout("no connection slot free within the pool timeout", request=request) from None
+        else:
+            await self._slots.acquire()  # free: returns at once
+        try:
+            return await self._exchange(origin, request, head, body, timeouts)
+        finally:
+            self._slots.release()
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for stack in self._idle.values():
+            while stack:
+                self._discard(stack.pop())
+        self._idle.clear()
+
+    # -- the exchange ---------------------------------------------------------------------
+
+    async def _exchange(
+        self, origin: _Origin, request: httpx.Request, head: h11.Request, body: bytes,
+        timeouts: dict[str, float | None],
+    ) -> httpx.Response:
+        conn = self._take_idle(origin)
+        while True:
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(origin, request, timeouts.get("connect"))
+            try:
+                response, reusable = await self._round_trip(conn, request, head, body, timeouts, reused)
+            except _Stale:
+                self._discard(conn)
+                conn = None  # once, on a fresh connection: a fresh one never raises _Stale
+                continue
+            except BaseException:  # errors, timeouts, cancellation: never pool a half-used connection
+                self._discard(conn)
+                raise
+            if reusable:
+                self._put_idle(conn)
+            else:
+                self._discard(conn)
+            return response
+
+    async def _round_trip(
+        self, conn: _Connection, request: httpx.Request, head: h11.Request, body: bytes,
+        timeouts: dict[str, float | None], reused: bool,
+    ) -> tuple[httpx.Response, bool]:
+        machine = conn.h11
+        try:
+            data = machine.send(head)
+            if body:
+                data += machine.send(h11.Data(data=body))
+            data += machine.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc), request=request) from None
+
+        writer = conn.writer
+        try:
+            writer.write(data)
+            if writer.transport.get_write_buffer_size():
+                async with asyncio.timeout(timeouts.get("write")):
+                    await writer.drain()
+        except TimeoutError:
+            raise httpx.WriteTimeout("timed out sending the request", request=request) from None
+        except OSError as exc:
+            if reused:
+                raise _Stale from exc
+            raise httpx.WriteError(_describe(exc), request=request) from exc
+
+        reader = conn.reader
+        received = False
+        parts: list[bytes] = []
+        status: h11.Response | None = None
+        try:
+            async with asyncio.timeout(timeouts.get("read")):
+                while True:
+                    event = machine.next_event()
+                    if event is h11.NEED_DATA:
+                        try:
+                            chunk = await reader.read(self._read_size)
+                        except OSError as exc:
+                            if reused and not received:
+                                raise _Stale from exc
+                            raise httpx.ReadError(_describe(exc), request=request) from exc
+                        if not chunk and not received:
+                            if reused:
+                                raise _Stale
+                            raise httpx.RemoteProtocolError(
+                                "the server closed the connection without sending a response", request=request)
+                        received = True
+                        machine.receive_data(chunk)
+                    elif isinstance(event, h11.Response):
+                        status = event
+                    elif isinstance(event, h11.Data):
+                        parts.append(event.data)
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    elif isinstance(event, h11.ConnectionClosed):
+                        raise httpx.RemoteProtocolError(
+                            "the server closed the connection before the response ended", request=request)
+                    # h11.InformationalResponse (1xx): skipped, the final answer follows
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out reading the response", request=request) from None
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc) or "malformed HTTP response", request=request) from None
+        assert status is not None
+
+        reusable = (
+            machine.our_state is h11.DONE and machine.their_state is h11.DONE
+            and not machine.trailing_data[0]
+        )
+        if reusable:
+            machine.start_next_cycle()
+        response = httpx.Response(
+            status.status_code,
+            headers=status.headers.raw_items(),
+            stream=httpx.ByteStream(b"".join(parts)),
+            extensions={"http_version": b"HTTP/" + status.http_version, "reason_phrase": status.reason},
+            request=request,
+        )
+        return response, reusable
+
+    # -- the pool -------------------------------------------------------------------------
+
+    def _take_idle(self, origin: _Origin) -> _Connection | None:
+        stack = self._idle.get(origin)
+        if not stack:
+            return None
+        now = time.monotonic()
+        while stack:
+            conn = stack.pop()
+            if conn.usable(now, self._expiry):
+                return conn
+            self._discard(conn)  # closed by the server, or idle too long
+        return None
+
+    def _put_idle(self, conn: _Connection) -> None:
+        if self._closed:
+            self._discard(conn)
+            return
+        now = time.monotonic()
+        conn.idle_since = now
+        stack = self._idle.get(conn.origin)
+        if stack is None:
+            stack = self._idle[conn.origin] = deque()
+        stack.append(conn)
+        # Trim the cold end: the oldest connection, over the bound or no longer usable.
+        while stack and (len(stack) > self._max_idle or not stack[0].usable(now, self._expiry)):
+            self._discard(stack.popleft())
+
+    async def _connect(self, origin: _Origin, request: httpx.Request, timeout: float | None) -> _Connection:
+        scheme, host, port = origin
+        self._make_room()
+        context = None
+        if scheme == "https":
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            context = self._ssl_context
+        self._open += 1
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host, port, ssl=context, server_hostname=host if context else None)
+        except TimeoutError:
+            self._open -= 1
+            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}", request=request) from None
+        except OSError as exc:  # refused, unreachable, DNS, TLS handshake
+            self._open -= 1
+            raise httpx.ConnectError(_describe(exc), request=request) from exc
+        except BaseException:
+            self._open -= 1
+            raise
+        return _Connection(reader, writer, origin)
+
+    def _make_room(self) -> None:
+        """At the bound, close the oldest idle connection of another origin for a new one."""
+        if self._open < self._max_connections:
+            return
+        for stack in self._idle.values():
+            if stack:
+                self._discard(stack.popleft())
+                return
+
+    def _discard(self, conn: _Connection) -> None:
+        if not conn.closed:
+            conn.closed = True
+            self._open -= 1
+            conn.writer.close()
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

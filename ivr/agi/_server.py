@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from ivr.agi._call import FINISH_TIMEOUT, AgiCall
 from ivr.agi._stream import COMMAND_TIMEOUT, ENVIRONMENT_TIMEOUT, HANGUP_GRACE, LINE_LIMIT, AgiChannel, read_environment
 from ivr.errors import AgiProtocolError
-from ivr.logging import bind_call, get_logger
+from ivr.flow.sessions import CallSessions
+from ivr.logging import get_logger
 
 __all__ = ["CallHandler", "FastAgiServer"]
 
@@ -59,8 +60,7 @@ class FastAgiServer:
         self._finish_timeout = finish_timeout
         self._backlog = backlog
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._drain_cancelled: set[asyncio.Task[None]] = set()
+        self._calls = CallSessions("agi")
 
     @property
     def port(self) -> int:
@@ -70,7 +70,7 @@ class FastAgiServer:
     @property
     def active(self) -> int:
         """Connections in progress: reading their environment, in the handler, or ending."""
-        return len(self._tasks)
+        return self._calls.active
 
     @property
     def serving(self) -> bool:
@@ -90,43 +90,24 @@ class FastAgiServer:
         """Stop accepting connections; calls in progress go on."""
         if self._server is not None and self._server.is_serving():
             self._server.close()
-            _log.info("agi.closed", active=len(self._tasks))
+            _log.info("agi.closed", active=self._calls.active)
 
     async def drain(self, grace: float) -> None:
         """Stop accepting, let calls in progress end within `grace` seconds, then cancel the
         rest and wait for them to end (each still closes its socket)."""
         await self.close()
-        await asyncio.sleep(0)  # let connections accepted just before `close` reach `_accept`
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        while self._tasks:
-            pending = set(self._tasks)
-            for task in pending - self._drain_cancelled:
-                self._drain_cancelled.add(task)
-                task.cancel()
-            _log.warning("agi.drain_cancelling", calls=len(pending))
-            await asyncio.wait(pending)
+        await self._calls.drain(grace)
 
     # -- per connection ------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain callback, not a coroutine: the task is ours, so we decide how it ends.
-        task = asyncio.get_running_loop().create_task(self._connection(reader, writer))
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._drain_cancelled.discard(task)
+        self._calls.start(self._connection(reader, writer))
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await self._session(reader, writer)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task not in self._drain_cancelled:
-                raise
-            task.uncancel()  # the drain's cancellation ends here, at the connection's boundary
+            with self._calls.boundary():
+                await self._session(reader, writer)
         except Exception:
             _log.exception("agi.connection_failed")
         finally:
@@ -141,17 +122,7 @@ class FastAgiServer:
         channel = AgiChannel(
             reader, writer, command_timeout=self._command_timeout, hangup_grace=self._hangup_grace
         )
-        call = AgiCall(channel, env)
-        with bind_call(call.call_id, route=call.route):
-            try:
-                await self._handler(call)
-            except asyncio.CancelledError:
-                _log.warning("agi.call_cancelled")
-                raise
-            except Exception:
-                _log.exception("agi.handler_failed")
-            finally:
-                await call.finish(self._finish_timeout)
+        await self._calls.run(AgiCall(channel, env), self._handler, self._finish_timeout)
 
 
 def close_transport(transport: asyncio.BaseTransport) -> None:

@@ -35,7 +35,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from ivr.ari._call import FINISH_TIMEOUT, AriCall
 from ivr.ari._rest import DEFAULT_TIMEOUT, AriRest, ari_base_url
 from ivr.errors import AgiError
-from ivr.logging import bind_call, get_logger
+from ivr.flow.sessions import CallSessions
+from ivr.logging import get_logger
 
 __all__ = ["AriApp", "AriCallHandler"]
 
@@ -91,8 +92,7 @@ class AriApp:
         self._ws: ClientConnection | None = None
         self._connected = asyncio.Event()
         self._calls: dict[str, AriCall] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._drain_cancelled: set[asyncio.Task[None]] = set()
+        self._sessions = CallSessions("ari")
         self._done: OrderedDict[str, asyncio.Future[None]] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
         self._draining = False
@@ -105,7 +105,7 @@ class AriApp:
     @property
     def active(self) -> int:
         """Calls in progress: in the handler, or ending."""
-        return len(self._tasks)
+        return self._sessions.active
 
     @property
     def connected(self) -> bool:
@@ -138,16 +138,7 @@ class AriApp:
         """No new calls; calls in progress end within `grace` seconds, then are cancelled (each
         still hangs up its channel). Then the WebSocket and the REST client close."""
         self._draining = True
-        await asyncio.sleep(0)
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace)
-        while self._tasks:
-            pending = set(self._tasks)
-            for task in pending - self._drain_cancelled:
-                self._drain_cancelled.add(task)
-                task.cancel()
-            _log.warning("ari.drain_cancelling", calls=len(pending))
-            await asyncio.wait(pending)
+        await self._sessions.drain(grace)
         await self.close()
 
     async def close(self) -> None:
@@ -240,7 +231,6 @@ class AriApp:
         if not channel_id or self._rest is None:
             return
         assert isinstance(channel, Mapping)
-        loop = asyncio.get_running_loop()
         if self._draining:
             _log.warning("ari.refused_draining", channel=channel_id)
             self._spawn(self._send_on(str(channel_id)))
@@ -252,29 +242,14 @@ class AriApp:
                        announce_input=self._announce_input)
         self._calls[call.call_id] = call
         self._done_future(call.call_id)
-        task = loop.create_task(self._session(call))
-        self._tasks.add(task)
-        task.add_done_callback(self._forget)
+        self._sessions.start(self._session(call))
 
     # -- per call --------------------------------------------------------------------------
 
     async def _session(self, call: AriCall) -> None:
         try:
-            with bind_call(call.call_id, route=call.route):
-                try:
-                    await self._handler(call)
-                except asyncio.CancelledError:
-                    _log.warning("ari.call_cancelled")
-                    raise
-                except Exception:
-                    _log.exception("ari.handler_failed")
-                finally:
-                    await call.finish(self._finish_timeout)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task not in self._drain_cancelled:
-                raise
-            task.uncancel()  # the drain's cancellation ends here, at the call's boundary
+            with self._sessions.boundary():
+                await self._sessions.run(call, self._handler, self._finish_timeout)
         finally:
             self._calls.pop(call.call_id, None)
             done = self._done_future(call.call_id)
@@ -296,10 +271,6 @@ class AriApp:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._drain_cancelled.discard(task)
 
     def _done_future(self, call_id: str) -> asyncio.Future[None]:
         done = self._done.get(call_id)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from ivr.errors import ErrorCode
 from ivr.kimvoice._methods import LOG_ON_PATH, METHODS, Method, Params
-from ivr.kimvoice.sandbox._service import Knobs, Refused, Sandbox
+from ivr.kimvoice.sandbox._service import Refused, Sandbox
 from ivr.logging import get_logger
 
 log = get_logger("ivr.sandbox")

@@ -11,7 +11,7 @@ from ivr.flow.records import Outcome
 from ivr.kimvoice.sandbox import update_code_for
 
 if TYPE_CHECKING:
-    from tests.ari.conftest import MakeAriLine
+    from support.line import MakeLine as MakeAriLine
 
 HAPPY = "123456#2580#19"
 
@@ -26,13 +26,14 @@ async def test_the_socket_drops_during_a_prompt_and_the_call_completes(make_ari_
         assert line.service.ari is not None
         connections = line.service.ari.connections
 
-    assert call.result.lost_events >= 1
+    assert call.ari_result is not None
+    assert call.ari_result.lost_events >= 1
     assert connections == 2
     assert "ari.playback_ended_unseen" in [entry["event"] for entry in logs]
     assert call.prompts[-4:] == ["choose-code-type", "your-update-code-is", "after-code-menu", "goodbye"]
     assert call.heard.said_digits == [update_code_for(123456, 5001, 5001, 1, today())]
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
-    assert call.result.ended_by == "service"
+    assert call.ari_result.ended_by == "service"
 
 
 async def test_keys_pressed_while_the_socket_is_down_are_lost_and_the_question_comes_again(

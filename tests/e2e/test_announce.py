@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from support.line import Line, running_line
+from support.line import Line, MakeLine
 
 from ivr.flow.records import Announcement, Outcome
 
@@ -21,8 +19,8 @@ async def test_a_message_is_said_twice_then_goodbye(line: Line) -> None:
     assert line.requests("HealthCheck") == 0
 
 
-async def test_a_code_is_read_digit_by_digit_in_the_jobs_language(tmp_path: Path) -> None:
-    async with running_line(tmp_path, languages=["en", "fr"]) as line:
+async def test_a_code_is_read_digit_by_digit_in_the_jobs_language(make_line: MakeLine) -> None:
+    async with make_line(languages=["en", "fr"]) as line:
         await line.service.services.announcements.add_announcement(
             Announcement(job_id="job-2", message="Entrez le code.", language="fr", code="4719283")
         )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-
-from support.line import running_line
+from support.line import MakeLine
 
 from ivr.flow.records import Outcome
 from ivr.sim import InputRequest, ScriptedCaller
@@ -25,8 +23,8 @@ class HoldingCaller(ScriptedCaller):
         return await super().keys_for(request)
 
 
-async def test_a_call_over_capacity_is_refused_without_asking_kimvoice(tmp_path: Path) -> None:
-    async with running_line(tmp_path, max_calls=1, operator="") as line:
+async def test_a_call_over_capacity_is_refused_without_asking_kimvoice(make_line: MakeLine) -> None:
+    async with make_line(max_calls=1, operator="") as line:
         holder = HoldingCaller()
         first = asyncio.create_task(line.call(caller=holder))
         await holder.waiting.wait()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from support.line import Line, ReactingCaller, running_line, today
+from support.line import Line, MakeLine, ReactingCaller, today
 
 from ivr.flow.records import Outcome
 from ivr.kimvoice import OperationalMode
@@ -25,6 +23,14 @@ async def test_invalid_and_empty_entries_then_a_valid_one(line: Line) -> None:
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
 
+async def test_a_partial_entry_times_out_with_what_was_typed(line: Line) -> None:
+    # "1234" then silence: GET DATA's (timeout) with 4 digits, too short for a key number.
+    call = await line.call("1234_" "123456#2580#19")
+
+    assert call.prompts[:4] == ["welcome", "enter-key-number", "invalid-entry", "enter-key-number"]
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
+
+
 async def test_third_invalid_entry_transfers_to_an_agent(line: Line) -> None:
     call = await line.call("99#" "_" "9999#")
 
@@ -33,12 +39,16 @@ async def test_third_invalid_entry_transfers_to_an_agent(line: Line) -> None:
     assert call.heard.transferred_to == AGENTS
     assert call.heard.variables["IVR_OUTCOME"] == "too_many_attempts"
     assert call.heard.variables["IVR_LAST_STEP"] == "enter-key-number"
+    assert call.heard.variables["IVR_TRANSFER"] == AGENTS
     assert call.record.outcome is Outcome.TRANSFERRED
+    assert "GetKeyHolders" not in [b.method for b in call.record.backend]
     assert line.requests("GetKeyHolders") == 0
+    if (ari := call.ari_result) is not None:
+        assert ari.ended_by == "transfer"
 
 
-async def test_without_an_operator_too_many_attempts_says_goodbye(tmp_path: Path) -> None:
-    async with running_line(tmp_path, operator="") as line:
+async def test_without_an_operator_too_many_attempts_says_goodbye(make_line: MakeLine) -> None:
+    async with make_line(operator="") as line:
         call = await line.call("123456#" "12#" "12345#" "_")
     assert call.prompts[-2:] == ["too-many-attempts", "goodbye"]
     assert call.heard.hung_up_by == "service"
@@ -57,15 +67,15 @@ async def test_three_wrong_pins_in_a_call(line: Line) -> None:
 # -- lockouts across calls -----------------------------------------------------------------
 
 
-async def test_five_failed_pins_lock_the_key_across_calls_and_restarts(tmp_path: Path) -> None:
-    async with running_line(tmp_path) as line:
+async def test_five_failed_pins_lock_the_key_across_calls_and_restarts(make_line: MakeLine) -> None:
+    async with make_line() as line:
         first = await line.call("123456#1111#" "123456#2222#" "123456#3333#")
         assert first.record.outcome is Outcome.TRANSFERRED
         second = await line.call("123456#4444#" "123456#5555#")
         assert second.prompts[-2:] == ["key-locked", "goodbye"]
         assert second.record.outcome is Outcome.KEY_LOCKED
 
-    async with running_line(tmp_path) as restarted:  # same database, new service and sandbox
+    async with make_line() as restarted:  # same database, new service and sandbox
         locked = await restarted.call("123456#")
         assert locked.prompts == ["welcome", "enter-key-number", "key-locked", "goodbye"]
         assert locked.record.outcome is Outcome.KEY_LOCKED
@@ -74,8 +84,8 @@ async def test_five_failed_pins_lock_the_key_across_calls_and_restarts(tmp_path:
         assert other_key.record.outcome is Outcome.UPDATE_CODE_READ
 
 
-async def test_one_pin_tried_on_many_keys_locks_the_calling_number(tmp_path: Path) -> None:
-    async with running_line(tmp_path, lockout_caller_failures=4) as line:
+async def test_one_pin_tried_on_many_keys_locks_the_calling_number(make_line: MakeLine) -> None:
+    async with make_line(lockout_caller_failures=4) as line:
         await line.call("10001#1234#" "10002#1234#" "10003#1234#", caller_id="+15555550199")
         call = await line.call("10004#1234#", caller_id="+15555550199")
         assert call.prompts[-2:] == ["key-locked", "goodbye"]
@@ -89,17 +99,17 @@ async def test_one_pin_tried_on_many_keys_locks_the_calling_number(tmp_path: Pat
 # -- KimVoice's state ---------------------------------------------------------------------
 
 
-async def test_disaster_recovery_notice_then_the_call_goes_on(tmp_path: Path) -> None:
+async def test_disaster_recovery_notice_then_the_call_goes_on(make_line: MakeLine) -> None:
     knobs = Knobs(operational_mode=OperationalMode.DISASTER_RECOVERY, message="We are on the backup site.")
-    async with running_line(tmp_path, knobs) as line:
+    async with make_line(knobs) as line:
         call = await line.call("123456#2580#19")
     assert call.prompts[:2] == ["dr-notice", "welcome"]
     assert call.heard.spoken[0] == "We are on the backup site."
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
 
-async def test_health_check_failure_transfers(tmp_path: Path) -> None:
-    async with running_line(tmp_path, Knobs(failure_rate=1.0)) as line:
+async def test_health_check_failure_transfers(make_line: MakeLine) -> None:
+    async with make_line(Knobs(failure_rate=1.0)) as line:
         call = await line.call("123456#2580#19")
         assert call.prompts == ["system-unavailable", "transferring"]
         assert call.heard.variables["IVR_OUTCOME"] == "unavailable"
@@ -107,38 +117,40 @@ async def test_health_check_failure_transfers(tmp_path: Path) -> None:
         assert line.requests("GetKeyHolders") == 0
 
 
-async def test_health_check_failure_without_operator_says_goodbye(tmp_path: Path) -> None:
-    async with running_line(tmp_path, Knobs(failure_rate=1.0), operator="") as line:
+async def test_health_check_failure_without_operator_says_goodbye(make_line: MakeLine) -> None:
+    async with make_line(Knobs(failure_rate=1.0), operator="") as line:
         call = await line.call("123456#2580#19")
     assert call.prompts == ["system-unavailable", "goodbye"]
     assert call.heard.hung_up_by == "service"
     assert call.record.outcome is Outcome.UNAVAILABLE
 
 
-async def test_slow_kimvoice_mid_call_gets_please_wait(tmp_path: Path) -> None:
-    async with running_line(tmp_path, please_wait_after=0.1) as line:
+async def test_slow_kimvoice_mid_call_gets_please_wait(make_line: MakeLine) -> None:
+    async with make_line(please_wait_after=0.1) as line:
         def slow() -> None:
             line.sandbox.knobs.latency = 0.4
 
         call = await line.call(caller=ReactingCaller("123456#2580#19", "choose-code-type", slow))
     assert call.prompts[3:7] == ["choose-code-type", "please-wait", "please-wait", "your-update-code-is"]
+    assert "please-wait" in call.prompts[4:]
     assert call.heard.said_digits == [update_code_for(123456, 5001, 5001, 1, today())]
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
 
-async def test_kimvoice_down_mid_call(tmp_path: Path) -> None:
-    async with running_line(tmp_path, operator="") as line:
+async def test_kimvoice_down_mid_call(make_line: MakeLine) -> None:
+    async with make_line(operator="") as line:
         def down() -> None:
             line.sandbox.knobs.failure_rate = 1.0
 
         call = await line.call(caller=ReactingCaller("123456#2580#19", "enter-pin", down))
     assert call.prompts[-3:] == ["enter-pin", "system-unavailable", "goodbye"]
+    assert call.heard.hung_up_by == "service"
     assert call.record.outcome is Outcome.UNAVAILABLE
     assert call.record.backend[-1].result == "ApiError 9001"
 
 
-async def test_kimvoice_past_its_deadline_mid_call(tmp_path: Path) -> None:
-    async with running_line(tmp_path, please_wait_after=0.1, kimvoice_timeout=0.5) as line:
+async def test_kimvoice_past_its_deadline_mid_call(make_line: MakeLine) -> None:
+    async with make_line(please_wait_after=0.1, kimvoice_timeout=0.5) as line:
         def stuck() -> None:
             line.sandbox.knobs.latency = 5
 
@@ -160,6 +172,7 @@ async def test_not_authorized_with_a_message_for_the_caller(line: Line, key: str
     assert call.heard.spoken == [spoken]
     assert call.prompts[-2:] == ["press-zero-for-operator", "goodbye"]
     assert call.record.outcome is Outcome.NOT_AUTHORIZED
+    assert "GetUpdateCode" not in [b.method for b in call.record.backend]
     assert line.requests("GetUpdateCode") == 0
 
 
@@ -171,6 +184,7 @@ async def test_not_authorized_without_a_message(line: Line) -> None:
 
 async def test_not_authorized_caller_presses_zero(line: Line) -> None:
     call = await line.call("456789#1470#1" "0")
+    assert call.heard.spoken == ["Your account is past due. Please contact your board office."]
     assert call.prompts[-1] == "transferring"
     assert call.heard.variables["IVR_OUTCOME"] == "operator_requested"
     assert call.heard.transferred_to == AGENTS
@@ -184,14 +198,21 @@ async def test_zero_in_a_menu_reaches_an_agent_with_the_context(line: Line) -> N
 
     assert call.prompts[-1] == "transferring"
     assert call.heard.transferred_to == AGENTS
-    assert call.heard.variables["IVR_KEY_NUMBER"] == "123456"
-    assert call.heard.variables["IVR_LAST_STEP"] == "choose-code-type"
-    assert call.heard.variables["IVR_OUTCOME"] == "operator_requested"
+    assert call.heard.variables == {
+        "IVR_KEY_NUMBER": "123456", "IVR_LAST_STEP": "choose-code-type",
+        "IVR_OUTCOME": "operator_requested", "IVR_TRANSFER": AGENTS}
+    # IVR_TRANSFER is set last, then the channel continues at keybox-operator,s,1.
+    assert [e.value.partition("=")[0] for e in call.heard.events if e.kind == "variable"][-1] == "IVR_TRANSFER"
+    assert call.heard.events[-1].kind == "transfer"
     assert call.record.outcome is Outcome.TRANSFERRED
+    if (ari := call.ari_result) is not None:
+        assert ari.ended_by == "transfer"
+        assert ari.requests_after_end == 0
 
 
 async def test_star_zero_in_an_entry_reaches_an_agent(line: Line) -> None:
     call = await line.call("123456#*0#")
     assert call.prompts == ["welcome", "enter-key-number", "enter-pin", "transferring"]
     assert call.heard.variables["IVR_LAST_STEP"] == "enter-pin"
+    assert [b.method for b in call.record.backend] == ["HealthCheck"]
     assert line.requests("GetKeyHolders") == 0

@@ -1,17 +1,27 @@
-"""The identify route, an unknown route, the language menu, and classic AGI."""
+"""The identify route, an unknown route, route arguments, languages and missing sounds."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-from support.line import CATALOG, Line, running_line, today
+from structlog.testing import capture_logs
+from support.line import CATALOG, Line, MakeLine, today
 
 from ivr.flow.records import Outcome
 from ivr.kimvoice.sandbox import update_code_for
-from ivr.sim import ScriptedCaller, SoundLibrary, run_classic_agi
+from ivr.sim import SoundLibrary
 from ivr.tts import TtsCache
+
+
+class WithoutSounds(SoundLibrary):
+    """The simulated Asterisk's sounds, less a few."""
+
+    def __init__(self, tts_dir: Path, missing: set[str]) -> None:
+        super().__init__(CATALOG, TtsCache(tts_dir))
+        self.missing_sounds = missing
+
+    def exists(self, name: str, language: str) -> bool:
+        return name not in self.missing_sounds and super().exists(name, language)
 
 
 async def test_identify_a_found_key(line: Line) -> None:
@@ -21,6 +31,7 @@ async def test_identify_a_found_key(line: Line) -> None:
                             "identify-result-intro", "identify-menu", "goodbye"]
     assert call.heard.spoken == ["Jane Agent", "Lakeside Realty"] * 2
     assert call.heard.said_digits == ["15555550123"] * 2
+    assert call.record.route == "identify"
     assert call.record.outcome is Outcome.IDENTIFIED
     assert line.requests("GetKeyHolders") == 0
 
@@ -47,26 +58,54 @@ async def test_route_with_a_query_suffix(line: Line) -> None:
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
 
-async def test_language_menu_switches_the_rest_of_the_call(tmp_path: Path) -> None:
-    async with running_line(tmp_path, languages=["en", "fr", "es"]) as line:
-        call = await line.call("_" "2" "123456#2580#19")
-    assert call.prompts[:5] == ["welcome", "choose-language", "choose-language", "choose-language",
-                                "choose-language"]
+async def test_the_route_query_reaches_the_flow(line: Line) -> None:
+    # agi://…/announce?job=nojob, Stasis(keybox,announce?job=nojob): the announce route reads `job`.
+    call = await line.call("", route="announce", query={"job": "nojob"})
+    assert call.record.route == "announce"
+    assert call.record.detail == "no announcement for job 'nojob'"
+    assert call.heard.hung_up_by == "service"
+
+
+async def test_the_channel_language_is_the_call_language(make_line: MakeLine) -> None:
+    async with make_line(languages=["fr"]) as line:
+        call = await line.call("123456#2580#19", language="fr")
     assert call.record.language == "fr"
-    assert [e.value for e in call.heard.events if e.kind == "language"][-1] == "fr"
+    assert "language" not in [e.kind for e in call.heard.events]  # it was right from the start
+    assert call.heard.missing == []  # every prompt was played in French
     assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
 
-async def test_the_same_happy_path_over_classic_agi(tmp_path: Path, line: Line) -> None:
-    env = {**os.environ, "IVR_KIMVOICE_URL": str(line.settings.kimvoice_url), "IVR_DATA_DIR": str(tmp_path / "classic"),
-           "IVR_LOG_FORMAT": "json"}
-    sounds = SoundLibrary(CATALOG, TtsCache(tmp_path / "classic" / "tts"))
-    result = await run_classic_agi([sys.executable, "-m", "ivr", "agi"], "keybox",
-                                   caller=ScriptedCaller("123456#2580#19"), sounds=sounds, env=env)
+async def test_language_menu_switches_the_rest_of_the_call(make_line: MakeLine) -> None:
+    async with make_line(languages=["en", "fr", "es"]) as line:
+        call = await line.call("_" "2" "123456#2580#19")
+    assert call.prompts[:5] == ["welcome", "choose-language", "choose-language", "choose-language",
+                                "choose-language"]
+    assert call.heard.variables["CHANNEL(language)"] == "fr"
+    assert [e.value for e in call.heard.events if e.kind == "language"][-1] == "fr"
+    assert call.record.language == "fr"
+    assert call.heard.missing == []  # every later prompt was found in French
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
 
-    assert result.transcript.prompts == ["welcome", "enter-key-number", "enter-pin", "choose-code-type",
-                                         "your-update-code-is", "after-code-menu", "goodbye"]
-    assert result.transcript.said_digits == [update_code_for(123456, 5001, 5001, 1, today())]
-    assert result.returncode == 0
-    assert result.stderr is not None
-    assert "agi_callerid" not in result.stderr and "2580" not in result.stderr
+
+async def test_a_missing_sound_is_logged_and_the_call_goes_on(make_line: MakeLine) -> None:
+    async with make_line() as line:
+        line.sounds = WithoutSounds(line.settings.data_dir / "tts", {"keybox/welcome"})
+        with capture_logs() as logs:
+            call = await line.call("123456#2580#19")
+    assert call.heard.missing == ["keybox/welcome"]
+    assert call.prompts[:2] == ["enter-key-number", "enter-pin"]
+    assert call.heard.said_digits == [update_code_for(123456, 5001, 5001, 1, today())]
+    assert call.record.outcome is Outcome.UPDATE_CODE_READ
+    missing = [entry for entry in logs if entry["event"] == f"{line.transport}.sound_missing"]
+    assert missing == [{"event": f"{line.transport}.sound_missing", "sound": "keybox/welcome", "language": "en",
+                        "log_level": "error"}]
+
+
+async def test_a_missing_question_counts_as_no_answer(make_line: MakeLine) -> None:
+    # GET DATA with a missing prompt returns at once with nothing typed, over ARI as over AGI.
+    async with make_line() as line:
+        line.sounds = WithoutSounds(line.settings.data_dir / "tts", {"keybox/enter-pin"})
+        call = await line.call("123456#2580#19")
+    assert call.heard.missing == ["keybox/enter-pin"] * 3
+    assert call.prompts[-2:] == ["too-many-attempts", "transferring"]
+    assert call.record.outcome is Outcome.TRANSFERRED

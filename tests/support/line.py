@@ -1,27 +1,43 @@
 """A whole phone line on loopback, for the end-to-end tests: the KimVoice sandbox, the service, the simulated Asterisk.
 
-`line` places calls over a real FastAGI socket and returns what the caller heard and the
-call's record, as the service stored it.
+`line` places calls over one of the two transports the service offers Asterisk — a real FastAGI
+socket (``agi``) or ARI, its HTTP and events WebSocket (``ari``) — and returns what the caller
+heard and the call's record, as the service stored it. The branch tests run over both.
+
+The entry timeout is the shortest the settings allow (1 s): over ARI a caller's silence really
+has to time out in the service (the simulated FastAGI channel answers GET DATA's timeout at once).
+Each call gets a caller id of its own unless given one, so lockouts by calling number carry over
+only where a test asks for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 from ivr.flow.prompts import PromptCatalog, default_prompts_dir
 from ivr.flow.records import CallRecord
 from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
 from ivr.service import Service, open_services
 from ivr.settings import Settings, load_settings
-from ivr.sim import CallResult, Event, ScriptedCaller, SoundLibrary, Transcript, place_call
+from ivr.sim import (
+    AriCallResult, CallResult, Event, ScriptedCaller, SimulatedAri, SoundLibrary, Transcript, place_ari_call,
+    place_call,
+)
 from ivr.tts import TtsCache
 
 CATALOG = PromptCatalog.load(default_prompts_dir())
+
+Transport = Literal["agi", "ari"]
+TRANSPORTS: tuple[Transport, ...] = ("agi", "ari")
+ENTRY_TIMEOUT_MS = 1000
 
 
 def today() -> str:
@@ -30,9 +46,13 @@ def today() -> str:
 
 @dataclass
 class Placed:
-    """One finished call: what the caller heard, and the record the service kept."""
+    """One finished call: what the caller heard, and the record the service kept.
 
-    result: CallResult
+    `result` is the transport's own account of the call; `agi_result` / `ari_result` give it
+    typed, or None over the other transport (for the facts only one transport can show).
+    """
+
+    result: CallResult | AriCallResult
     record: CallRecord
 
     @property
@@ -42,6 +62,14 @@ class Placed:
     @property
     def prompts(self) -> list[str]:
         return self.heard.prompts
+
+    @property
+    def agi_result(self) -> CallResult | None:
+        return self.result if isinstance(self.result, CallResult) else None
+
+    @property
+    def ari_result(self) -> AriCallResult | None:
+        return self.result if isinstance(self.result, AriCallResult) else None
 
 
 class ReactingCaller(ScriptedCaller):
@@ -59,49 +87,120 @@ class ReactingCaller(ScriptedCaller):
             self._on_prompt = ""
 
 
+_numbers = itertools.count(1)
+
+
 class Line:
-    def __init__(self, sandbox: Sandbox, settings: Settings, service: Service) -> None:
+    """The service on loopback, called over `transport`; `ari` is the simulated Asterisk's ARI
+    (None over FastAGI)."""
+
+    def __init__(
+        self, transport: Transport, sandbox: Sandbox, settings: Settings, service: Service,
+        ari: SimulatedAri | None = None,
+    ) -> None:
+        self.transport = transport
         self.sandbox = sandbox
         self.settings = settings
         self.service = service
-        self.sounds = SoundLibrary(CATALOG, TtsCache(settings.data_dir / "tts"))
+        self._ari = ari
+        self._sounds = SoundLibrary(CATALOG, TtsCache(settings.data_dir / "tts"))
+
+    @property
+    def ari(self) -> SimulatedAri:
+        assert self._ari is not None, "an ARI line"
+        return self._ari
+
+    @property
+    def sounds(self) -> SoundLibrary:
+        """The sounds the simulated Asterisk has (replace them to make some go missing)."""
+        return self._ari.sounds if self._ari is not None else self._sounds
+
+    @sounds.setter
+    def sounds(self, sounds: SoundLibrary) -> None:
+        if self._ari is not None:
+            self._ari.sounds = sounds
+        self._sounds = sounds
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.service.agi.port}"
 
     async def call(
-        self, keys: str = "", route: str = "keybox", *, hangup_on: str | None = None,
-        caller: ScriptedCaller | None = None, **kwargs: Any,
+        self, keys: str = "", route: str | None = "keybox", *, hangup_on: str | None = None,
+        caller: ScriptedCaller | None = None, query: Mapping[str, str] | None = None,
+        caller_id: str | None = None, **kwargs: Any,
     ) -> Placed:
+        """A call on `route` (`query`: its arguments, ``keybox?job=1``); `route` None is Stasis()
+        with no route, over ARI only."""
         caller = caller or ScriptedCaller(keys, hangup_on=hangup_on)
-        result = await place_call(self.address, route, caller=caller, sounds=self.sounds, timeout=30, **kwargs)
+        caller_id = caller_id or f"+1555556{next(_numbers) % 10000:04d}"
+        if self._ari is None:
+            assert route is not None, "a FastAGI call has a script"
+            agi = await place_call(self.address, route, caller=caller, sounds=self._sounds, timeout=30,
+                                   query=query, caller_id=caller_id, **kwargs)
+            assert agi.closed_by_service, "the service closes the socket when the call ends"
+            result: CallResult | AriCallResult = agi
+        else:
+            if query:
+                route = f"{route}?{urlencode(query)}"
+            ari = await place_ari_call(self._ari, route, caller=caller, timeout=20, caller_id=caller_id, **kwargs)
+            assert ari.ended_by is not None, "the call ended"
+            assert self.service.ari is not None
+            await self.service.ari.wait_call(ari.channel_id, timeout=10)  # the flow has ended
+            result = ari
         record = await self.service.services.records.get(result.unique_id)
         assert record is not None, "every call leaves a record"
-        assert result.closed_by_service, "the service closes the socket when the call ends"
         return Placed(result, record)
 
     def requests(self, method: str) -> int:
         return self.sandbox.requests[method]
 
+    def backend_requests(self) -> int:
+        """KimVoice requests so far, log-ons aside."""
+        return sum(self.sandbox.requests.values()) - self.sandbox.requests["LogOn"]
 
-MakeLine = Callable[..., Awaitable[Line]]
+
+def stopping(server: SandboxServer, ari: SimulatedAri | None) -> list[Awaitable[None]]:
+    return [server.stop(), *([ari.stop()] if ari is not None else [])]
+
+
+MakeLine = Callable[..., AbstractAsyncContextManager[Line]]
 
 
 @asynccontextmanager
-async def running_line(data_dir: Path, knobs: Knobs | None = None, **settings: Any) -> AsyncIterator[Line]:
+async def running_line(
+    data_dir: Path, knobs: Knobs | None = None, *, transport: Transport = "agi", playback_seconds: float = 0.0,
+    **settings: Any,
+) -> AsyncIterator[Line]:
+    """The sandbox (with `knobs`), the service (with `settings`) and, over ARI, the simulated ARI
+    (each playback lasting `playback_seconds`)."""
     sandbox = Sandbox(knobs or Knobs())
-    async with SandboxServer(sandbox) as server:
+    server = SandboxServer(sandbox)
+    password = str(settings.pop("ari_password", "asterisk"))
+    ari = None
+    if transport == "ari":
+        ari = SimulatedAri(SoundLibrary(CATALOG, TtsCache(data_dir / "tts")), password=password,
+                           playback_seconds=playback_seconds)
+        await asyncio.gather(server.start(), ari.start())
+        settings = {"ari_url": ari.url, "ari_user": "asterisk", **settings}
+    else:
+        await server.start()
+    try:
         config = load_settings(**{
             "kimvoice_url": server.url, "data_dir": data_dir, "agi_port": 0, "http_port": 0,
-            "kimvoice_timeout": 2.0, "please_wait_after": 1.5, "log_level": "warning", **settings,
+            "kimvoice_timeout": 2.0, "please_wait_after": 1.5, "log_level": "warning",
+            "entry_timeout_ms": ENTRY_TIMEOUT_MS, "ari_password": password, **settings,
         })
         async with open_services(config) as services:
             service = Service(config, services)
             await service.start()
             try:
-                yield Line(sandbox, config, service)
+                if service.ari is not None:
+                    await service.ari.wait_connected(5)
+                yield Line(transport, sandbox, config, service, ari)
             finally:
-                await service.stop()
-
-
+                # Each uvicorn takes a couple of ticks to stop: stop them together. The calls
+                # are over; the service drains while the sandbox and Asterisk go.
+                await asyncio.gather(service.stop(), *stopping(server, ari))
+    finally:
+        await asyncio.gather(*stopping(server, ari))  # stopped already, unless the service never ran

@@ -37,6 +37,7 @@ _USAGE_END = "520 End of proper usage."
 # A usage text is a few dozen lines; past this the peer is not Asterisk.
 _MAX_USAGE_LINES = 256
 _MAX_SHOWN = 80
+_DIGIT = re.compile(r"[0-9]")
 
 
 @dataclass(frozen=True)
@@ -160,5 +161,9 @@ def _decode(line: bytes | str) -> str:
 
 
 def _unexpected(what: str, line: str) -> AgiProtocolError:
-    shown = line if len(line) <= _MAX_SHOWN else line[:_MAX_SHOWN] + "…"
+    # A garbled GET DATA reply holds what the caller typed (a PIN): only the status code keeps
+    # its digits in a message that will be logged.
+    status = _STATUS.match(line)
+    keep = status.start("rest") if status else 0
+    shown = line[:keep] + _DIGIT.sub("*", line[keep:_MAX_SHOWN]) + ("…" if len(line) > _MAX_SHOWN else "")
     return AgiProtocolError(f"Asterisk sent {what}: {shown!r}")

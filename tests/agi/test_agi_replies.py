@@ -180,3 +180,15 @@ def test_repr_leaves_out_what_the_caller_typed() -> None:
 
     assert "4321" not in repr(reply)
     assert "timeout" in repr(reply)
+
+
+def test_a_garbled_reply_never_echoes_what_the_caller_typed() -> None:
+    """The error is logged by the flow: a PIN in a broken GET DATA reply must not reach it."""
+    with pytest.raises(AgiProtocolError) as caught:
+        ReplyParser().feed("200 result=2580 (timeout")
+    message = str(caught.value)
+    assert "2580" not in message
+    assert "200 result=**** (timeout" in message
+    with pytest.raises(AgiProtocolError) as caught:
+        ReplyParser().feed("x2580")
+    assert "2580" not in str(caught.value) and "25" not in str(caught.value)

@@ -393,6 +393,17 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def _snapshot(system: System, pid: int) -> dict[str, object]:
+    """CPU seconds of each process and the service's backend metrics, taken before and after a run."""
+    return {
+        "service_cpu": cpu_seconds(pid),
+        "service_threads": thread_cpu_seconds(pid),
+        "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
+        "harness_cpu": own_cpu(),
+        "metrics": await backend_metrics(system),
+    }
+
+
 async def _sample(system: System, tally: Tally, peaks: dict[str, float], stop: asyncio.Event) -> None:
     rss_sum = conc_sum = samples = 0
     while not stop.is_set():
@@ -456,13 +467,7 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
     pid = system.service.pid
     idle_rss = status_kb(pid, "VmRSS")
     hwm_reset = reset_peak_rss(pid)
-    before = {
-        "service_cpu": cpu_seconds(pid),
-        "service_threads": thread_cpu_seconds(pid),
-        "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
-        "harness_cpu": own_cpu(),
-        "metrics": await backend_metrics(system),
-    }
+    before = await _snapshot(system, pid)
 
     tally = Tally()
     peaks: dict[str, float] = {}
@@ -480,13 +485,7 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
                              tally=tally, seed=options.seed)
     stop.set()
     await sampler
-    after = {
-        "service_cpu": cpu_seconds(pid),
-        "service_threads": thread_cpu_seconds(pid),
-        "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
-        "harness_cpu": own_cpu(),
-        "metrics": await backend_metrics(system),
-    }
+    after = await _snapshot(system, pid)
     hwm = status_kb(pid, "VmHWM")
     if spy is not None:
         try:

@@ -28,6 +28,7 @@ for command in json.loads(os.environ["SIM_COMMANDS"]):
         lines.append(sys.stdin.readline().rstrip("\n"))
     replies.append("\n".join(lines))
 json.dump({"argv": sys.argv[1:], "env": env, "replies": replies, "agi_dir": os.environ.get("AST_AGI_DIR")}, sys.stderr)
+sys.stderr.flush()  # stderr to a pipe is line-buffered: the report must be out before a kill
 if os.environ.get("SIM_LINGER"):
     time.sleep(30)
 sys.exit(3)

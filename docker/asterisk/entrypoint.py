@@ -42,7 +42,8 @@ WELL_KNOWN = frozenset({
 FORBIDDEN = ("\n", "\r", "\0", ";")
 DEFAULT_COMMAND = ("/usr/sbin/asterisk", "-f", "-n", "-T")
 """Foreground (the container's process), no colours, timestamps. Never `-d`: at debug level
-Asterisk logs every key a caller presses (PINs)."""
+Asterisk logs every key a caller presses (PINs). Never `-v`: at verbose level 3 it logs every
+digit file it plays, spelling out the codes read to callers (asterisk-conf/logger.conf)."""
 DEFAULT_LANGUAGES = ("en", "fr", "es")
 
 

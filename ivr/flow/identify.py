@@ -8,6 +8,7 @@ from ivr.flow.records import Outcome
 from ivr.flow.services import Services
 from ivr.flow.validators import is_key_number
 from ivr.kimvoice import IdentifiedKeyHolder
+from ivr.logging import mask_code
 
 AGAIN, ANOTHER, END = "1", "2", "9"
 
@@ -24,14 +25,17 @@ async def identify(d: Dialog, s: Services) -> Outcome:
 async def look_up(d: Dialog, s: Services) -> IdentifiedKeyHolder:
     for _ in range(ATTEMPTS):
         d.step("identify-enter-key-number")
-        key_number = int(await d.ask("identify-enter-key-number", max_digits=10, valid=is_key_number))
-        d.record.key_number = key_number
+        entered = await d.ask("identify-enter-key-number", max_digits=10, valid=is_key_number)
+        d.record.key_number, d.record.key_entered = None, mask_code(entered)
         d.step("identify-key-holder")
         try:
-            return await d.backend("IdentifyKeyHolder", s.kimvoice.identify_key_holder(key_number))
+            holder = await d.backend("IdentifyKeyHolder", s.kimvoice.identify_key_holder(int(entered)))
         except ApiError as exc:
             if exc.code != ErrorCode.KEY_NOT_FOUND:
                 raise
+        else:
+            d.record.key_number = int(entered)
+            return holder
         await d.play("unknown-key")
     raise TooManyAttempts("identify-key-holder", silent=False)
 

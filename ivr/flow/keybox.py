@@ -6,17 +6,21 @@ Each function is a step of `contracts/call-flow.md`, in the order the caller mee
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ivr.errors import ApiError, ErrorCode, NotAuthorizedError
 from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, TooManyAttempts
+from ivr.flow.guard import SignInLocked, Subject
 from ivr.flow.records import Outcome
 from ivr.flow.services import Services
 from ivr.flow.validators import is_box_number, is_four_digits, is_key_number
 from ivr.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
+from ivr.logging import mask_code
+
+T = TypeVar("T")
 
 UPDATE, CBS = "1", "2"
 AGAIN, ANOTHER, END = "1", "2", "9"
-UNKNOWN_CALLERS = frozenset({"", "unknown", "anonymous", "restricted"})
 
 
 async def keybox(d: Dialog, s: Services) -> Outcome:
@@ -68,41 +72,48 @@ async def choose_language(d: Dialog, s: Services) -> None:
 
 
 async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
-    """Key number and PIN until KimVoice knows the pair; lockouts across calls."""
-    caller = d.call.caller_id
-    caller_counted = caller.lower() not in UNKNOWN_CALLERS
-    if caller_counted and await s.lockouts.is_locked("caller", caller):
-        await d.play("key-locked")
-        raise EndCall(Outcome.KEY_LOCKED, "calling number locked")
+    """Key number and PIN until KimVoice knows the pair; every guess counted before it is sent."""
+    caller = s.guard.caller_subject(d.call.caller_id)
+    await refuse_if_locked(d, s, caller)
     for _ in range(ATTEMPTS):
         d.step("enter-key-number")
-        key_number = int(await d.ask("enter-key-number", max_digits=10, valid=is_key_number))
-        d.record.key_number = key_number
-        if await s.lockouts.is_locked("key", str(key_number)):
-            await d.play("key-locked")
-            raise EndCall(Outcome.KEY_LOCKED, "key number locked")
+        entered = await d.ask("enter-key-number", max_digits=10, valid=is_key_number)
+        key_number = int(entered)
+        d.record.key_number, d.record.key_entered = None, mask_code(entered)
+        key = s.guard.key_subject(entered)
+        await refuse_if_locked(d, s, key, caller)
         d.step("enter-pin")
         pin = await d.ask("enter-pin", max_digits=4, valid=is_four_digits)
         d.step("get-key-holders")
         try:
-            return key_number, await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
+            guess = await s.guard.reserve(key, caller)
+        except SignInLocked as locked:
+            await d.play("key-locked")
+            raise EndCall(Outcome.KEY_LOCKED, f"{locked.subject.kind} locked") from None
+        try:
+            holders = await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
         except ApiError as exc:
             if exc.code not in (ErrorCode.PIN_MISMATCH, ErrorCode.KEY_NOT_FOUND):
                 raise
-        locked = await s.lockouts.add_failure(
-            "key", str(key_number), threshold=s.settings.lockout_key_failures,
-            window=s.settings.lockout_window, duration=s.settings.lockout_duration,
-        )
-        if caller_counted:
-            locked = await s.lockouts.add_failure(
-                "caller", caller, threshold=s.settings.lockout_caller_failures,
-                window=s.settings.lockout_window, duration=s.settings.lockout_duration,
-            ) or locked
-        if locked:
+        else:
+            d.record.key_number = key_number
+            await s.guard.signed_in(guess)
+            return key_number, holders
+        locked_now = await s.guard.failed(guess)
+        if locked_now is not None:
             await d.play("key-locked")
-            raise EndCall(Outcome.KEY_LOCKED, "locked by this failure")
+            raise EndCall(Outcome.KEY_LOCKED, f"{locked_now.kind} locked by this failure")
         await d.play("invalid-credentials")
     raise TooManyAttempts("key-and-pin", silent=False)
+
+
+async def refuse_if_locked(d: Dialog, s: Services, *subjects: Subject) -> None:
+    """`key-locked` and goodbye when the key number or the calling number may not try now."""
+    try:
+        await s.guard.check(*subjects)
+    except SignInLocked as locked:
+        await d.play("key-locked")
+        raise EndCall(Outcome.KEY_LOCKED, f"{locked.subject.kind} locked") from None
 
 
 async def choose_key_holder(d: Dialog, records: list[KeyHolder]) -> KeyHolder:
@@ -133,11 +144,16 @@ async def codes(d: Dialog, s: Services, key_number: int, holder: KeyHolder, memb
         choice = await d.menu("choose-code-type", UPDATE + CBS, repeat=True)
         code_type = CodeType.UPDATE if choice == UPDATE else CodeType.CBS
         d.step("validate-key-holder")
-        await validate(d, s, key_number, member, pod, code_type)
+
+        async def revalidate() -> None:
+            await validate(d, s, key_number, member, pod, code_type)
+
+        await revalidate()
         if code_type is CodeType.UPDATE:
-            read, outcome = await update_code(d, s, key_number, holder, member, pod), Outcome.UPDATE_CODE_READ
+            read = await update_code(d, s, key_number, holder, member, pod, revalidate)
+            outcome = Outcome.UPDATE_CODE_READ
         else:
-            read, outcome = await cbs_code(d, s, key_number, holder), Outcome.CBS_CODE_READ
+            read, outcome = await cbs_code(d, s, key_number, holder, revalidate), Outcome.CBS_CODE_READ
         await read()
         if not await another_code(d, read):
             raise EndCall(outcome)
@@ -155,12 +171,30 @@ async def validate(d: Dialog, s: Services, key_number: int, member: int, pod: in
         raise EndCall(Outcome.NOT_AUTHORIZED, f"ApiError {exc.error_code}") from None
 
 
+async def validated(
+    d: Dialog, method: str, fetch: Callable[[], Awaitable[T]], revalidate: Callable[[], Awaitable[None]]
+) -> T:
+    """`fetch` a code; if KimVoice has forgotten the validation (2004: the token was renewed
+    since), validate once more and fetch again."""
+    try:
+        return await d.backend(method, fetch())
+    except ApiError as exc:
+        if exc.code != ErrorCode.NOT_VALIDATED:
+            raise
+    await revalidate()
+    return await d.backend(method, fetch())
+
+
 async def update_code(
-    d: Dialog, s: Services, key_number: int, holder: KeyHolder, member: int, pod: int
+    d: Dialog, s: Services, key_number: int, holder: KeyHolder, member: int, pod: int,
+    revalidate: Callable[[], Awaitable[None]],
 ) -> Callable[[], Awaitable[None]]:
     """Fetch the update code; return what reads it to the caller (again, if asked)."""
     d.step("get-update-code")
-    code = await d.backend("GetUpdateCode", s.kimvoice.get_update_code(key_number, holder.primary_member, member, pod))
+    code = await validated(
+        d, "GetUpdateCode", lambda: s.kimvoice.get_update_code(key_number, holder.primary_member, member, pod),
+        revalidate,
+    )
 
     async def read() -> None:
         d.step("read-update-code")
@@ -170,14 +204,19 @@ async def update_code(
     return read
 
 
-async def cbs_code(d: Dialog, s: Services, key_number: int, holder: KeyHolder) -> Callable[[], Awaitable[None]]:
+async def cbs_code(
+    d: Dialog, s: Services, key_number: int, holder: KeyHolder, revalidate: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
     """Box number, shackle code, the CBS code; return what reads it to the caller."""
     box = await ask_box_number(d)
     shackle = await ask_shackle_code(d)
     for attempt in range(1, ATTEMPTS + 1):
         d.step("get-cbs-code")
         try:
-            code = await d.backend("GetCbsCode", s.kimvoice.get_cbs_code(box, shackle, key_number, holder.primary_member))
+            code = await validated(
+                d, "GetCbsCode", lambda: s.kimvoice.get_cbs_code(box, shackle, key_number, holder.primary_member),
+                revalidate,
+            )
             break
         except ApiError as exc:
             if exc.code not in (ErrorCode.BOX_NOT_FOUND, ErrorCode.SHACKLE_MISMATCH):

@@ -1,5 +1,9 @@
-"""The embedded database: call records, lockout counters, announcements (SQLite by default)."""
+"""The embedded database: call records, lockout counts, announcements (SQLite).
 
-from ivr.store._sqlite import Announcements, CallRecords, Lockouts, SqliteStore
+It implements the interfaces the flow owns: `ivr.flow.records.CallRecords` and
+`Announcements`, `ivr.flow.guard.LockoutStore`.
+"""
 
-__all__ = ["Announcements", "CallRecords", "Lockouts", "SqliteStore"]
+from ivr.store._sqlite import SqliteStore
+
+__all__ = ["SqliteStore"]

@@ -596,3 +596,114 @@ def check_secrets(configs: Mapping[str, Config]) -> list[str]:
                 if entry.key in SECRET_KEYS and not re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*\}", entry.value):
                     found.append(f"{entry.where}: [{section.name}] {entry.key} is written in the file, not a ${{NAME}} placeholder")
     return found
+
+
+# -- what Asterisk logs --------------------------------------------------------------------
+
+LEAKY_LEVELS = {"debug", "trace", "dtmf", "*"}
+"""Log levels that carry what callers press (debug, dtmf: DTMF digits) or the files Asterisk
+plays (trace); `verbose` is checked apart, since it takes a level: `verbose(3)`."""
+LEAKY_OPTIONS = ("verbose", "debug", "trace")
+LEAKY_FLAGS = set("vd")
+LEAKY_AMI_CLASSES = {"all", "agi", "dialplan", "dtmf"}
+"""AMI event classes that carry codes: `agi` (AGIExecStart: `SAY DIGITS <code>`), `dialplan`
+(Newexten's application data, VarSet's values), `dtmf` (each key a caller presses)."""
+
+
+def log_levels(value: str) -> list[str]:
+    """The levels of a logger.conf channel, `[formatter]` left out: `[json]notice, Warning`
+    → ["notice", "warning"]."""
+    value = re.sub(r"^\s*\[[^\]]*\]", "", value)
+    return [level.strip().lower() for level in value.split(",") if level.strip()]
+
+
+def leaky_flags(command: Iterable[str]) -> list[str]:
+    """The arguments of an `asterisk` command line that raise its verbose or debug level:
+    `-v`, `-vvv`, `-d`, `-vvvdddf` (short flags, which Asterisk lets one combine)."""
+    args = list(command)[1:]
+    return [arg for arg in args if arg.startswith("-") and not arg.startswith("--") and LEAKY_FLAGS & set(arg[1:])]
+
+
+def check_logging(configs: Mapping[str, Config], commands: Mapping[str, Iterable[str]]) -> list[str]:
+    """Nothing Asterisk logs, nor any event it hands out, spells the codes the line reads to
+    callers (or the keys they press). `configs` maps file names (asterisk.conf, logger.conf,
+    pjsip.conf, manager.conf, cdr.conf, cel.conf) to their `Config`; `commands` maps where a
+    start command is written (e.g. "Dockerfile CMD") to its arguments.
+
+    - asterisk.conf `verbose`, `debug` and `trace` are 0 (or absent): at verbose 3 Asterisk logs
+      "Playing 'digits/4.ulaw'" for every digit of SAY DIGITS, SayDigits and ARI digit playbacks,
+      and every dialplan step with its arguments (main/file.c, main/pbx.c);
+    - no logger.conf channel (console, files, syslog) takes `verbose`, `debug`, `trace`,
+      `dtmf` or `*`: a file with `verbose` logs every verbose message made (main/logger.c);
+    - no start command passes -v or -d (they add to asterisk.conf's levels);
+    - pjsip.conf's global `debug` is off: the SIP logger writes to every console;
+    - CDR and CEL are off (`lastdata` and CEL's appdata would hold AGI and Set arguments);
+    - no AMI user reads the `agi`, `dialplan`, `dtmf` (or `all`) events.
+    """
+    found = []
+    asterisk = configs.get("asterisk.conf")
+    options = asterisk.first("options") if asterisk else None
+    if options is None:
+        found.append("asterisk.conf: no [options]: verbose must be set to 0 there")
+    else:
+        for key in LEAKY_OPTIONS:
+            for entry in (e for e in options.entries if e.key == key):
+                if entry.value.strip() != "0":
+                    found.append(f"{entry.where}: {key} = {entry.value}: must be 0, or the log spells out the codes")
+    logger = configs.get("logger.conf")
+    logfiles = logger.first("logfiles") if logger else None
+    for entry in logfiles.entries if logfiles else []:
+        for level in log_levels(entry.value):
+            if level in LEAKY_LEVELS or level.startswith("verbose"):
+                found.append(f"{entry.where}: log channel {entry.key} takes {level}, which spells out codes or keys")
+    for where, command in commands.items():
+        for flag in leaky_flags(command):
+            found.append(f"{where}: {flag} raises the verbose or debug level of the start command")
+    pjsip = configs.get("pjsip.conf")
+    for section in pjsip.of_type("global") if pjsip else []:
+        debug = (section.get("debug", "no") or "no").lower()
+        if debug not in ("no", "false", "0", "off"):
+            found.append(f"{section.where}: [{section.name}] debug = {debug}: the SIP logger writes to every console")
+    for name in ("cdr.conf", "cel.conf"):
+        config = configs.get(name)
+        general = config.first("general") if config else None
+        if general is None or (general.get("enable", "") or "").lower() not in ("no", "false", "0", "off"):
+            found.append(f"{name}: [general] enable must be no (records would hold AGI and dialplan arguments)")
+    manager = configs.get("manager.conf")
+    for user in manager.sections if manager else []:
+        if user.name == "general" or user.is_template:
+            continue
+        for entry in (e for e in user.entries if e.key == "read"):
+            classes = {c.strip().lower() for c in entry.value.split(",")} & LEAKY_AMI_CLASSES
+            if classes:
+                found.append(f"{entry.where}: AMI user {user.name} reads {', '.join(sorted(classes))} events, which carry codes or keys")
+    return found
+
+
+STARTUP_FILES = {
+    # read by Asterisk's core: a missing one is a WARNING or ERROR at every start
+    "acl.conf": None, "ccss.conf": None, "features.conf": None, "stasis.conf": None, "udptl.conf": None,
+    # read by a module at load: shipped, or the module left out (noload)
+    "pjproject.conf": "res_pjproject.so", "websocket_client.conf": "res_websocket_client.so",
+    "geolocation.conf": "res_geolocation.so", "pjsip_wizard.conf": "res_pjsip_config_wizard.so",
+    "pjsip_notify.conf": "res_pjsip_notify.so", "res_parking.conf": "res_parking.so",
+    "agents.conf": "app_agent_pool.so", "amd.conf": "app_amd.so", "cli_aliases.conf": "res_clialiases.so",
+    "res_http_media_cache.conf": "res_http_media_cache.so", "chan_websocket.conf": "chan_websocket.so",
+}
+"""The configuration files whose absence Asterisk 22 logs as a WARNING or ERROR at start (seen
+on a real Asterisk 22 with `autoload = yes`), and who reads them (None: the core)."""
+
+
+def check_startup_files(modules: Config, shipped: Iterable[str], needed: Mapping[str, str | None] = STARTUP_FILES) -> list[str]:
+    """Asterisk starts without WARNING or ERROR: each file of `needed` is shipped, or the
+    module that reads it is `noload`ed (the core's files must be shipped)."""
+    section = modules.first("modules")
+    noload = set(section.values("noload")) if section else set()
+    have = set(shipped)
+    found = []
+    for name, module in needed.items():
+        if name in have or (module is not None and module in noload):
+            continue
+        reader = f"{module} loads" if module else "the core reads it"
+        found.append(f"{name} is missing and {reader}: Asterisk logs a WARNING or ERROR at every start (ship it, or noload the module)")
+    return found

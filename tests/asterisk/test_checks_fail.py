@@ -235,3 +235,62 @@ def test_an_undocumented_placeholder_fails() -> None:
     one(astconf.check_placeholders({"pjsip.conf": ["QA1_PASSWORD", "NEW_PASSWORD"]}, ["QA1_PASSWORD"]), "NEW_PASSWORD")
     assert astconf.check_placeholders({"pjsip.conf": ["QA1_PASSWORD"]}, ["QA1_PASSWORD"]) == []
     assert astconf.env_names("# c\nA=\n B = 1\n#C=2\n") == ["A", "B"]
+
+
+# -- what Asterisk logs ------------------------------------------------------------------------
+
+LOGGING_GOOD = {
+    "asterisk.conf": "[options]\nverbose = 0\ndebug = 0\n",
+    "logger.conf": "[logfiles]\nconsole => notice,warning,error\nmessages.log => [plain]notice,warning,error,security\n",
+    "pjsip.conf": "[global]\ntype = global\ndebug = no\n",
+    "manager.conf": "[general]\nenabled = yes\n[keybox]\nread = call\nwrite = call,originate\n",
+    "cdr.conf": "[general]\nenable = no\n",
+    "cel.conf": "[general]\nenable = no\n",
+}
+COMMAND_GOOD = {"CMD": ["/usr/sbin/asterisk", "-f", "-n", "-T", "-U", "asterisk", "-C", "/etc/asterisk/asterisk.conf"]}
+
+
+def logging_problems(commands: dict[str, list[str]] | None = None, **changes: str) -> list[str]:
+    texts = LOGGING_GOOD | {name.replace("_", "."): text for name, text in changes.items()}
+    configs = {name: astconf.parse(text, name) for name, text in texts.items()}
+    return astconf.check_logging(configs, COMMAND_GOOD if commands is None else commands)
+
+
+def test_logging_that_keeps_codes_out_passes() -> None:
+    assert logging_problems() == []
+    assert logging_problems(asterisk_conf="[options]\n") == []  # absent is 0
+
+
+@pytest.mark.parametrize(("file", "text", "word"), [
+    ("asterisk.conf", "[options]\nverbose = 3\n", "verbose = 3"),
+    ("asterisk.conf", "[options]\nverbose = 0\ndebug = yes\n", "debug = yes"),
+    ("asterisk.conf", "[options]\ntrace = 1\n", "trace = 1"),
+    ("asterisk.conf", "[directories]\n", "no [options]"),
+    ("logger.conf", "[logfiles]\nconsole => notice,warning,error,verbose\n", "console takes verbose"),
+    ("logger.conf", "[logfiles]\nmessages.log => notice,verbose(1)\n", "verbose(1)"),
+    ("logger.conf", "[logfiles]\nfull.log => [json]notice,Debug\n", "debug"),
+    ("logger.conf", "[logfiles]\nsyslog.local0 => warning,dtmf\n", "syslog.local0 takes dtmf"),
+    ("logger.conf", "[logfiles]\nall.log => *\n", "takes *"),
+    ("logger.conf", "[logfiles]\nconsole => notice\ntrace.log => trace\n", "trace"),
+    ("pjsip.conf", "[global]\ntype = global\ndebug = yes\n", "SIP logger"),
+    ("manager.conf", "[general]\n[keybox]\nread = call,agi\n", "reads agi"),
+    ("manager.conf", "[general]\n[keybox]\nread = all\n", "reads all"),
+    ("manager.conf", "[general]\n[keybox]\nread = call,dialplan,dtmf\n", "dialplan, dtmf"),
+    ("cdr.conf", "[general]\nenable = yes\n", "cdr.conf"),
+    ("cel.conf", "[general]\n", "cel.conf"),
+])
+def test_logging_that_spells_out_codes_fails(file: str, text: str, word: str) -> None:
+    one(logging_problems(**{file.replace(".", "_"): text}), word)
+
+
+@pytest.mark.parametrize("flag", ["-v", "-vvv", "-d", "-vvvdddf", "-fv"])
+def test_a_verbose_or_debug_start_flag_fails(flag: str) -> None:
+    one(logging_problems({"Dockerfile CMD": ["/usr/sbin/asterisk", "-f", flag, "-T"]}), flag)
+
+
+def test_start_files_shipped_or_noloaded() -> None:
+    modules = astconf.parse("[modules]\nautoload = yes\nnoload => app_amd.so\n", "modules.conf")
+    needed = {"ccss.conf": None, "amd.conf": "app_amd.so", "agents.conf": "app_agent_pool.so"}
+    assert astconf.check_startup_files(modules, ["ccss.conf", "agents.conf"], needed) == []
+    one(astconf.check_startup_files(modules, ["agents.conf"], needed), "ccss.conf", "the core")
+    one(astconf.check_startup_files(modules, ["ccss.conf"], needed), "agents.conf", "app_agent_pool.so")

@@ -7,6 +7,7 @@ one fails on a broken configuration.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -204,6 +205,7 @@ NEEDED_MODULES = {
     "res_stasis_playback.so", "res_http_websocket.so", "res_musiconhold.so",
     "func_channel.so", "func_uri.so", "func_logic.so", "codec_ulaw.so", "codec_alaw.so", "format_wav.so",
     "format_pcm.so", "res_timing_timerfd.so", "res_crypto.so",
+    "res_pjproject.so", "res_websocket_client.so",  # res_pjsip and res_ari require them
 }
 
 
@@ -224,6 +226,45 @@ def test_no_log_holds_the_keys_callers_press() -> None:
         levels = {level.strip() for level in entry.value.split(",")}
         assert not levels & {"debug", "dtmf", "*"}, entry.where
     assert not any(arg.startswith("-d") or arg == "-c" for arg in entrypoint.DEFAULT_COMMAND[1:])
+
+
+def start_commands() -> dict[str, list[str]]:
+    """Every place the asterisk container's start command is written: the entrypoint's
+    default, the Dockerfile's CMD and ENTRYPOINT, and compose's `command`/`entrypoint`."""
+    commands = {"entrypoint.py DEFAULT_COMMAND": list(entrypoint.DEFAULT_COMMAND)}
+    dockerfile = (ROOT / "docker" / "asterisk" / "Dockerfile").read_text()
+    for instruction in ("CMD", "ENTRYPOINT"):
+        for found in re.findall(rf"^{instruction}\s+(\[.*\])\s*$", dockerfile, re.MULTILINE):
+            commands[f"docker/asterisk/Dockerfile {instruction}"] = json.loads(found)
+    for key in ("command", "entrypoint"):
+        if key in ASTERISK:
+            value = ASTERISK[key]
+            commands[f"docker-compose.yml asterisk {key}"] = value if isinstance(value, list) else value.split()
+    return commands
+
+
+def test_no_log_spells_out_the_codes_read_to_callers() -> None:
+    """At verbose 3 Asterisk logs "Playing 'digits/4.ulaw'" for each digit of SAY DIGITS,
+    SayDigits and ARI digit playbacks: the console (docker logs) would spell out the update
+    and CBS codes. Verbose 0 everywhere, no verbose/debug/trace/dtmf channel, no -v/-d."""
+    names = ("asterisk.conf", "logger.conf", "pjsip.conf", "manager.conf", "cdr.conf", "cel.conf")
+    commands = start_commands()
+    assert {"entrypoint.py DEFAULT_COMMAND", "docker/asterisk/Dockerfile CMD"} <= set(commands)
+    assert astconf.check_logging({name: load(name) for name in names}, commands) == []
+
+
+def test_operators_still_get_notices_warnings_and_errors() -> None:
+    logfiles = load("logger.conf").first("logfiles")
+    assert logfiles is not None
+    channels = {entry.key: set(astconf.log_levels(entry.value)) for entry in logfiles.entries}
+    assert channels["console"] == {"notice", "warning", "error"}
+    assert channels["messages.log"] == {"notice", "warning", "error", "security"}
+
+
+def test_asterisk_starts_without_warnings_or_errors() -> None:
+    """Every file whose absence Asterisk 22 logs at start is shipped, or its module left out."""
+    shipped = [p.name for p in CONF.glob("*.conf")]
+    assert astconf.check_startup_files(load("modules.conf"), shipped) == []
 
 
 def test_the_rtp_range_is_the_one_compose_publishes() -> None:

@@ -2,8 +2,8 @@
 
 For a typical instruction sentence in each language it prints the median of a few runs of:
 
-  render    a new text through `TtsCache` (espeak-ng, then sox to 8 kHz 16-bit mono, then the
-            `.txt` beside it): the wait of the first caller who hears it
+  render    a new text through `TtsCache` (espeak-ng, then sox to 8 kHz 16-bit mono): the wait
+            of the first caller who hears it
   engine    the engine alone (`EspeakEngine.render`), for comparison
   hit       the same text again in the same process (the common case)
   disk hit  the same text through a new cache (found on disk, as in a classic AGI process),

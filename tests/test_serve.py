@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -19,28 +20,41 @@ from ivr.tts import TtsCache
 
 
 class Served:
-    def __init__(self, process: subprocess.Popen[str], agi: str, http: str, data_dir: Path) -> None:
+    def __init__(self, process: subprocess.Popen[str], agi: str, http: str, data_dir: Path,
+                 events: list[dict[str, object]]) -> None:
         self.process, self.agi, self.http, self.data_dir = process, agi, http, data_dir
+        self.events = events  # what it logged up to `service.started`
+
+
+def serve(data_dir: Path, open_files: tuple[int, int] | None = None) -> Served:
+    """`ivr serve` on free ports with the embedded sandbox; ready once it logs `service.started`.
+
+    `open_files`: the (soft, hard) limit it starts under.
+    """
+    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(data_dir),
+           "IVR_LOG_FORMAT": "json", "IVR_DRAIN_SECONDS": "10"}
+    command = [sys.executable, "-m", "ivr", "serve"]
+    if open_files is not None:
+        boot = (f"import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, {open_files}); "
+                "sys.argv = ['ivr', 'serve']; runpy.run_module('ivr', run_name='__main__')")
+        command = [sys.executable, "-c", boot]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert process.stderr is not None
+    events = []
+    for line in process.stderr:
+        events.append(event := json.loads(line))
+        if event["event"] == "service.started":
+            return Served(process, str(event["agi"]), str(event["http"]), data_dir, events)
+    pytest.fail(f"ivr serve ended with {process.wait()}")
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    """`ivr serve` on free ports with the embedded sandbox; ready once it logs `service.started`."""
-    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(tmp_path),
-           "IVR_LOG_FORMAT": "json", "IVR_DRAIN_SECONDS": "10"}
-    process = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], env=env, stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True)
-    assert process.stderr is not None
-    for line in process.stderr:
-        event = json.loads(line)
-        if event["event"] == "service.started":
-            break
-    else:
-        pytest.fail(f"ivr serve ended with {process.wait()}")
-    yield Served(process, event["agi"], event["http"], tmp_path)
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    served = serve(tmp_path)
+    yield served
+    if served.process.poll() is None:
+        served.process.kill()
+        served.process.wait()
 
 
 async def test_serve_answers_calls_health_and_metrics(served: Served) -> None:
@@ -75,6 +89,23 @@ async def test_sigterm_lets_a_call_in_progress_finish(served: Served) -> None:
         await place_call(served.agi, "keybox", caller=ScriptedCaller(""), sounds=sounds)
 
 
+def test_serve_raises_its_open_files_limit_to_the_hard_limit(tmp_path: Path) -> None:
+    """Under a soft limit of 256 (the hard one above it), a flood of connections would starve calls."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"needs a finite hard open-files limit above 256, not {hard}")
+    served = serve(tmp_path, open_files=(256, hard))
+    try:
+        limits = Path(f"/proc/{served.process.pid}/limits").read_text()
+        [row] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+        assert row.split()[3:5] == [str(hard), str(hard)]
+        [logged] = [e for e in served.events if e["event"] == "service.open_files_limit"]
+        assert logged["limit"] == hard and logged["level"] == "info"
+    finally:
+        served.process.kill()
+        served.process.wait()
+
+
 def test_calls_lists_what_serve_recorded(served: Served) -> None:
     env = {**os.environ, "IVR_DATA_DIR": str(served.data_dir)}
     subprocess.run([sys.executable, "-m", "ivr", "call", "--agi", served.agi, "--digits", "123456#2580#19"],
@@ -82,7 +113,8 @@ def test_calls_lists_what_serve_recorded(served: Served) -> None:
     listing = subprocess.run([sys.executable, "-m", "ivr", "calls"], env=env, check=True, capture_output=True,
                              text=True, timeout=60).stdout
     assert "keybox" in listing and "update_code_read" in listing and "key 123456" in listing
-    call_id = listing.split()[2]
+    [call_line] = [line for line in listing.splitlines() if "keybox" in line]  # under a header line
+    call_id = call_line.split()[2]
     detail = subprocess.run([sys.executable, "-m", "ivr", "calls", call_id], env=env, check=True,
                             capture_output=True, text=True, timeout=60).stdout
     assert "get-update-code" in detail and "backend GetUpdateCode" in detail

@@ -47,7 +47,7 @@ from ivr.kimvoice._models import (
     WireModel,
 )
 from ivr.kimvoice._token import Token, TokenCache
-from ivr.kimvoice._transport import KeepAliveTransport
+from ivr.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
 from ivr.logging import get_logger
 
 __all__ = ["KimVoice", "KimVoiceClient"]
@@ -56,6 +56,8 @@ log = get_logger("ivr.kimvoice")
 
 M = TypeVar("M", bound=WireModel)
 
+MAX_ANSWER_BYTES = 1 << 20
+"""The longest answer read: KimVoice answers are small JSON; a larger one is a broken or hostile server."""
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Errors after which the request surely or probably did not reach the application, or its
 # answer was lost; every KimVoice method but log-on is a GET, safe to send again.
@@ -118,12 +120,13 @@ class KimVoiceClient:
         base_url = base_url.rstrip("/") + "/api/V1/"
         if transport is None and not _behind_a_proxy(base_url):
             # Not httpcore's pool: it polls every pooled connection per request (encode/httpcore#1035).
-            transport = KeepAliveTransport(max_connections=max_connections)
+            transport = KeepAliveTransport(max_connections=max_connections, max_body_size=MAX_ANSWER_BYTES)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            headers={"User-Agent": "keybox-ivr", "Accept": "application/json"},
+            # identity: a compressed answer could unpack to far more than its bound.
+            headers={"User-Agent": "keybox-ivr", "Accept": "application/json", "Accept-Encoding": "identity"},
             transport=transport,
         )
         self.tokens = TokenCache(self._log_on_now, clock=clock)
@@ -236,7 +239,14 @@ class KimVoiceClient:
         """One HTTP exchange; `None` when it failed in a way worth another attempt."""
         started = time.perf_counter()
         try:
-            response = await self._http.request(verb, path, **kwargs)
+            streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
+            try:
+                response = await _read_bounded(streamed)
+            finally:
+                await streamed.aclose()
+        except AnswerTooLarge as exc:
+            log.warning("kimvoice.answer_refused", method=name, attempt=attempt, error=str(exc))
+            raise BadResponseError(f"KimVoice {name} answered with a body it does not take: {exc}") from None
         except _RETRY_ERRORS as exc:
             ms = (time.perf_counter() - started) * 1000
             log.warning("kimvoice.request", method=name, attempt=attempt, error=type(exc).__name__, ms=round(ms, 1))
@@ -253,6 +263,27 @@ class KimVoiceClient:
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
+
+
+async def _read_bounded(response: httpx.Response) -> httpx.Response:
+    """`response` with its body read, or `AnswerTooLarge` past `MAX_ANSWER_BYTES` or when encoded.
+
+    Both transports (ours, and httpx's behind a proxy) go through here; ours also stops reading
+    at the bound itself, since it reads a body whole before handing it over.
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise AnswerTooLarge(f"the answer is {encoding}-encoded, which was not asked for")
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise AnswerTooLarge(f"the answer declares more than {MAX_ANSWER_BYTES} bytes")
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise AnswerTooLarge(f"the answer is longer than {MAX_ANSWER_BYTES} bytes")
+    return httpx.Response(response.status_code, headers=response.headers, content=bytes(body),
+                          request=response.request, extensions=response.extensions)
 
 
 def _behind_a_proxy(url: str) -> bool:

@@ -11,7 +11,9 @@ what sits under `AsyncBaseTransport`:
 
 * idle connections are a LIFO stack per origin: a request takes the top one, and a stale-looking
   one is recognised from asyncio's own state (`at_eof()`, `is_closing()`), without a syscall;
-* bodies are read fully (KimVoice answers are small JSON); h11 writes and parses the messages;
+* bodies are read fully (KimVoice answers are small JSON), up to `max_body_size`: a longer
+  answer, declared or as it arrives, is `AnswerTooLarge` and its connection is closed; h11 writes
+  and parses the messages;
 * a pooled connection that fails before any byte of the answer is retried once on a fresh
   connection (the server closed it while it was idle: the request did not reach it);
 * failures and timeouts map onto httpx's exceptions, so callers see what httpcore would raise.
@@ -27,10 +29,14 @@ from collections import deque
 import h11
 import httpx
 
-__all__ = ["KeepAliveTransport"]
+__all__ = ["AnswerTooLarge", "KeepAliveTransport"]
 
 _Origin = tuple[str, str, int]  # scheme, host, port
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class AnswerTooLarge(httpx.HTTPError):
+    """An answer longer than its reader accepts: refused before it is read into memory."""
 
 
 class _Stale(Exception):
@@ -73,6 +79,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     kept per origin; `keepalive_expiry` closes connections idle longer than that (httpx's
     default, 5 s). `ssl_context` is used for https; by default `ssl.create_default_context()`.
     The read timeout bounds the whole answer, not each read: KimVoice's answers are small.
+    `max_body_size` bounds an answer's body (bytes as sent, before any content decoding).
     """
 
     def __init__(
@@ -83,6 +90,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float | None = 5.0,
         ssl_context: ssl.SSLContext | None = None,
         read_size: int = 65_536,
+        max_body_size: int = 1 << 20,
     ) -> None:
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
@@ -91,6 +99,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._expiry = keepalive_expiry
         self._ssl_context = ssl_context
         self._read_size = read_size
+        self._max_body = max_body_size
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[_Origin, deque[_Connection]] = {}
         self._open = 0
@@ -199,6 +208,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         reader = conn.reader
         received = False
         parts: list[bytes] = []
+        size = 0
         status: h11.Response | None = None
         try:
             async with asyncio.timeout(timeouts.get("read")):
@@ -220,7 +230,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                         machine.receive_data(chunk)
                     elif isinstance(event, h11.Response):
                         status = event
+                        if _declared_length(event) > self._max_body:
+                            raise AnswerTooLarge(f"the answer declares more than {self._max_body} bytes")
                     elif isinstance(event, h11.Data):
+                        size += len(event.data)
+                        if size > self._max_body:
+                            raise AnswerTooLarge(f"the answer is longer than {self._max_body} bytes")
                         parts.append(event.data)
                     elif isinstance(event, h11.EndOfMessage):
                         break
@@ -315,6 +330,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             conn.closed = True
             self._open -= 1
             conn.writer.close()
+
+
+def _declared_length(response: h11.Response) -> int:
+    """The Content-Length of an answer, 0 when it has none (h11 has checked that it is a number)."""
+    for name, value in response.headers:
+        if name == b"content-length":
+            return int(value)
+    return 0
 
 
 def _describe(exc: BaseException) -> str:

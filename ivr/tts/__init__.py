@@ -1,6 +1,6 @@
 """Text to speech: prompt texts to audio files, and backend text to cached sounds at run time.
 
-- `TtsCache`: runtime renders of backend text as `tts/<hash>` (`.wav` and its `.txt`).
+- `TtsCache`: runtime renders of backend text as `tts/<hash>.wav`, the hash keyed, no text on disk.
 - `build_prompts`: `ivr prompts build`, every prompt text as `<lang>/keybox/<id>.wav`.
 - Engines (`EspeakEngine`, `CommandEngine`, `HttpEngine`, `engine_from_settings`): text in,
   an 8 kHz 16-bit mono WAV out.

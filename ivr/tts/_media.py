@@ -1,6 +1,8 @@
 """The sound files over HTTP, for an Asterisk on another host.
 
-Two shapes only, anything else is 404 (no directory listing, no `..`):
+Only peers in the allow list (`IVR_MEDIA_ALLOW`) get anything under `/media`: any other gets 403
+and nothing else, whatever the path. For them, two shapes only, anything else is 404 (no
+directory listing, no `..`):
 
 - `GET /media/tts/<hash>.wav`: a runtime render of the TTS cache (`tts/<hash>`);
 - `GET /media/sounds/<lang>/keybox/<id>.wav`: a prompt built by `ivr prompts build`.
@@ -12,12 +14,15 @@ the ETag and Last-Modified these answers carry); `media_url` maps a sound name t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
+from ivr.netallow import Network, allowed
 from ivr.tts._cache import SOUND_PREFIX
 
 __all__ = ["media_routes", "media_url"]
@@ -42,8 +47,8 @@ def _serve(base: Path | None, *parts: str, max_age: int) -> Response:
     return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
-def media_routes(tts_dir: Path | None, sounds_dir: Path | None) -> list[Route]:
-    """The two media routes over the TTS cache directory and the built prompts directory."""
+def media_routes(tts_dir: Path | None, sounds_dir: Path | None, allow: Sequence[Network]) -> list[BaseRoute]:
+    """`/media`: the two routes over the TTS cache and the built prompts, for peers in `allow`."""
 
     async def tts(request: Request) -> Response:
         name = request.path_params["name"]
@@ -57,10 +62,19 @@ def media_routes(tts_dir: Path | None, sounds_dir: Path | None) -> list[Route]:
             return _not_found()
         return _serve(sounds_dir, language, "keybox", name, max_age=300)
 
-    return [
-        Route("/media/tts/{name}", tts, methods=["GET", "HEAD"]),
-        Route("/media/sounds/{lang}/keybox/{name}", prompt, methods=["GET", "HEAD"]),
-    ]
+    router = Router(routes=[
+        Route("/tts/{name}", tts, methods=["GET", "HEAD"]),
+        Route("/sounds/{lang}/keybox/{name}", prompt, methods=["GET", "HEAD"]),
+    ])
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        if not allowed(allow, client[0] if client else None):
+            await PlainTextResponse("Forbidden", status_code=403)(scope, receive, send)
+            return
+        await router(scope, receive, send)
+
+    return [Mount("/media", app=guarded)]
 
 
 def media_url(base_url: str, sound: str, language: str) -> str | None:

@@ -1,18 +1,32 @@
-"""Prometheus metrics of the service, in their own registry (no process-global state)."""
+"""Prometheus metrics of the service, in their own registry (no process-global state).
+
+Every label value comes from a closed set: a value a peer chose (a route name in the AGI
+request, an error code in a KimVoice answer) would let it grow `/metrics` without bound.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ivr.errors import ErrorCode
 from ivr.flow.records import CallRecord
+
+UNKNOWN = "unknown"
+_API_ERRORS = frozenset(f"ApiError {code.value}" for code in ErrorCode)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 8, 15, 30, 60)
 
 
 class Metrics:
-    """Calls by route and outcome, step and backend latencies, calls in progress."""
+    """Calls by route and outcome, step and backend latencies, calls in progress.
 
-    def __init__(self) -> None:
+    `routes` are the route names the flow knows; any other route is counted as `unknown`.
+    """
+
+    def __init__(self, routes: Collection[str]) -> None:
+        self._routes = frozenset(routes)
         self.registry = CollectorRegistry()
         self.calls = Counter("ivr_calls", "Calls ended, by route and outcome", ["route", "outcome"],
                              registry=self.registry)
@@ -21,15 +35,30 @@ class Metrics:
                                buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.backend = Histogram("ivr_backend_seconds", "Latency of backend requests, by method and result",
                                  ["method", "result"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.guard_engaged = Counter(
+            "ivr_guard_engaged", "Times a bound on PIN guessing engaged: a key, a calling number, withheld "
+            "numbers locked; global: sign-ins paced line-wide", ["bound"], registry=self.registry)
 
     async def observe(self, record: CallRecord) -> None:
         """A record sink: count the ended call and its latencies."""
-        self.calls.labels(record.route, record.outcome.value if record.outcome else "error").inc()
-        for step in record.steps:
+        route = record.route if record.route in self._routes else UNKNOWN
+        self.calls.labels(route, record.outcome.value if record.outcome else "error").inc()
+        for step in record.steps:  # step names and methods are the flow's own constants
             if step.ms is not None:
-                self.steps.labels(record.route, step.name).observe(step.ms / 1000)
+                self.steps.labels(route, step.name).observe(step.ms / 1000)
         for call in record.backend:
-            self.backend.labels(call.method, call.result).observe(call.ms / 1000)
+            self.backend.labels(call.method, _result(call.result)).observe(call.ms / 1000)
+
+    def guard_engaged_by(self, bound: str) -> None:
+        """The sign-in guard's `on_engaged`: `bound` is key, caller, withheld or global."""
+        self.guard_engaged.labels(bound).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _result(result: str) -> str:
+    """`ok`, an error class, or `ApiError <code>` for the codes of the contract (others: `ApiError other`)."""
+    if result.startswith("ApiError ") and result not in _API_ERRORS:
+        return "ApiError other"
+    return result

@@ -1,14 +1,96 @@
-"""Serve an ASGI app with uvicorn inside our own event loop, on a socket bound up front."""
+"""Serve an ASGI app with uvicorn inside our own event loop, on a socket bound up front.
+
+uvicorn bounds only the idle time between requests (`timeout_keep_alive`): a connection that
+sends half a request, or nothing, stays open for good, and it accepts as many connections as
+the process has descriptors. `_GuardedH11Protocol`, the one place that works around it, closes a
+connection whose request is not in whole within `header_timeout`, and one opened past
+`max_connections`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 from collections.abc import Iterator
+from typing import Any
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ivr.logging import ThrottledWarning, get_logger
+
+log = get_logger("ivr.web")
+
+_REFUSALS_LOGGED_EVERY = 10.0
+"""Seconds between two warnings about refused connections: a flood must not flood the log too."""
+_WAITING = (h11.IDLE, h11.SEND_BODY)
+"""A client's h11 states while its request is still arriving."""
+
+
+class _Limits:
+    """What the connections of one server share: their bounds, and the warning about refusals."""
+
+    def __init__(self, max_connections: int | None, header_timeout: float | None) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.refused = ThrottledWarning(log, "http.connections_refused", every=_REFUSALS_LOGGED_EVERY)
+
+    def refuse(self) -> None:
+        self.refused.note(max_connections=self.max_connections)
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, plus a deadline on each request and a bound on connections.
+
+    The deadline runs from the connection's start, or from the first byte of a request after
+    an idle keep-alive, until the request (head and body) is in; uvicorn's own keep-alive timeout
+    still closes idle connections between requests.
+    """
+
+    def __init__(self, *args: Any, limits: _Limits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        bound = self._limits.max_connections
+        if bound is not None and len(self.connections) >= bound:
+            self.transport = transport  # for connection_lost
+            transport.abort()
+            self._limits.refuse()
+            return
+        super().connection_made(transport)
+        self._start_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state not in _WAITING or self.transport.get_protocol() is not self:
+            self._stop_deadline()  # the request is in, the connection is done with, or a WebSocket now
+        elif self._deadline is None:
+            self._start_deadline()  # the first bytes of a request after an idle keep-alive
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def _start_deadline(self) -> None:
+        if self._limits.header_timeout is not None:
+            self._deadline = self.loop.call_later(self._limits.header_timeout, self._too_slow)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.debug("http.request_timeout", peer=self.client[0] if self.client else None)
+            self.transport.abort()
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -22,11 +104,18 @@ class EmbeddedHttpServer:
     """`app` listening on `host:port` (port 0: any free port) until `stop()`.
 
     The socket is bound and listening before `start()` returns, so a client may connect at once.
+    A request must arrive whole within `header_timeout` seconds; past `max_connections` open
+    connections (None: no bound) a new one is closed at once. The client's address is the
+    socket's peer: X-Forwarded-For is not believed.
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *,
+        max_connections: int | None = None, header_timeout: float | None = 5.0,
+    ) -> None:
         self._app = app
         self._host, self._port = host, port
+        self._limits = _Limits(max_connections, header_timeout)
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.url = ""
@@ -46,7 +135,10 @@ class EmbeddedHttpServer:
         sock.setblocking(False)
         host, port = sock.getsockname()[:2]
         self.url = f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
-        config = uvicorn.Config(self._app, log_config=None, access_log=False, lifespan="off", timeout_keep_alive=30)
+        config = uvicorn.Config(
+            self._app, log_config=None, access_log=False, lifespan="off", timeout_keep_alive=30,
+            proxy_headers=False, http=functools.partial(_GuardedH11Protocol, limits=self._limits),  # type: ignore[arg-type]
+        )
         self._server = _EmbeddedServer(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:

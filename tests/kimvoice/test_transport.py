@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice._transport import KeepAliveTransport
+from ivr.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
 
 
 def ok(body: bytes = b'{"ok": true}', *extra: str) -> bytes:
@@ -372,6 +372,25 @@ async def test_malformed_http_is_a_remote_protocol_error(serve, make) -> None:
     with pytest.raises(httpx.RemoteProtocolError):
         await make(transport).get(server.url)
     assert transport.open_connections == 0
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: 5000", "Transfer-Encoding: chunked"])
+async def test_an_answer_over_the_body_bound_is_refused_and_its_connection_dropped(serve, make, framing) -> None:
+    async def big(seen: Seen) -> bytes:
+        if seen.n > 1 or seen.conn > 0:
+            return ok()
+        body = b"x" * 5000
+        if framing.startswith("Transfer"):
+            body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:2500], body[2500:])) + b"0\r\n\r\n"
+        return f"HTTP/1.1 200 OK\r\n{framing}\r\n\r\n".encode() + body
+
+    server = await serve(big)
+    transport = KeepAliveTransport(max_body_size=4096)
+    client = make(transport)
+    with pytest.raises(AnswerTooLarge):
+        await client.get(server.url)
+    assert transport.open_connections == 0
+    assert (await client.get(server.url)).json() == {"ok": True} and server.accepted == 2
 
 
 async def test_a_refused_connection_is_a_connect_error(make) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -18,16 +19,47 @@ def files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name != ".engine")
 
 
-async def test_a_render_is_a_wav_with_its_text_beside_it(tmp_path: Path, fake_tts, measure: Callable) -> None:
+async def test_a_render_is_a_wav_and_nothing_else(tmp_path: Path, fake_tts, measure: Callable) -> None:
     cache = TtsCache(tmp_path / "tts", fake_tts.engine())
     name = await cache.render("Press the power button.", "en")
     digest = name.removeprefix("tts/")
-    assert name == TtsCache.sound_name("Press the power button.", "en") and len(digest) == 24
-    assert files(cache.directory) == [f"{digest}.txt", f"{digest}.wav"]
+    assert name == cache.sound_name("Press the power button.", "en") and len(digest) == 24
+    assert files(cache.directory) == [f"{digest}.wav"]
     assert cache.wav_path(name) == cache.directory / f"{digest}.wav"
     assert measure(cache.wav_path(name)).is_phone_format
     assert cache.text_of(name) == "Press the power button."
     assert cache.text_of("tts/000000000000000000000000") is None and cache.text_of("keybox/welcome") is None
+
+
+async def test_the_cache_is_no_oracle_of_what_was_said(tmp_path: Path, fake_tts) -> None:
+    """Nothing on disk holds the text, and a guess cannot be tested against a name without the
+    installation's key: a plain hash of the guess is not the name, another key names it otherwise."""
+    text = "Jane Agent"
+    cache = TtsCache(tmp_path / "tts", fake_tts.engine())
+    name = await cache.render(text, "en")
+    for path in cache.directory.rglob("*"):
+        assert b"Jane" not in path.read_bytes(), path.name
+    digest = name.removeprefix("tts/")
+    assert digest != hashlib.sha256(f"en\n{text}".encode()).hexdigest()[:24]
+    assert (tmp_path / "install.key").stat().st_mode & 0o777 == 0o600, "the data directory's key named it"
+    assert TtsCache(tmp_path / "tts", key=b"k" * 32).sound_name(text, "en") != name
+
+
+async def test_texts_an_earlier_version_kept_in_clear_are_removed(tmp_path: Path, fake_tts) -> None:
+    directory = tmp_path / "tts"
+    directory.mkdir()
+    old = hashlib.sha256(b"en\nJane Agent").hexdigest()[:24]
+    (directory / f"{old}.txt").write_text("Jane Agent")
+    (directory / f"{old}.wav").write_bytes(b"RIFF")
+    await TtsCache(directory, fake_tts.engine()).render("Someone Else", "en")
+    assert not (directory / f"{old}.txt").exists() and not (directory / f"{old}.wav").exists()
+
+
+async def test_another_cache_on_the_directory_in_this_process_knows_the_text(tmp_path: Path, fake_tts) -> None:
+    """The simulated Asterisk reads through its own `TtsCache(<data>/tts)`: it learns texts in memory."""
+    name = await TtsCache(tmp_path / "tts", fake_tts.engine()).render("Jane Agent", "en")
+    assert TtsCache(tmp_path / "tts").text_of(name) == "Jane Agent"
+    assert TtsCache(tmp_path / "elsewhere").text_of(name) is None
 
 
 async def test_a_second_render_is_a_hit_even_in_another_process(tmp_path: Path, fake_tts) -> None:
@@ -68,7 +100,7 @@ async def test_a_failed_render_leaves_no_file_and_is_tried_again(tmp_path: Path,
     failing = TtsCache(tmp_path / "tts", fake_tts.engine("--fail"))
     with capture_logs() as logs:
         name = await failing.render("Jane Agent", "en")
-    assert name == TtsCache.sound_name("Jane Agent", "en"), "the call goes on with the (missing) sound"
+    assert name == failing.sound_name("Jane Agent", "en"), "the call goes on with the (missing) sound"
     assert files(failing.directory) == []
     assert failing.text_of(name) is None, "the simulated Asterisk then finds the sound missing, as Asterisk would"
     await failing.render("Jane Agent", "en")
@@ -86,10 +118,10 @@ async def test_a_missing_program_is_logged_not_raised(tmp_path: Path) -> None:
     assert any("is not installed" in e.get("error", "") for e in logs)
 
 
-async def test_the_none_engine_keeps_text_only(tmp_path: Path) -> None:
+async def test_the_none_engine_keeps_the_text_in_memory_only(tmp_path: Path) -> None:
     cache = TtsCache(tmp_path / "tts")
     name = await cache.render("Jane Agent", "en")
-    assert files(cache.directory) == [f"{name.removeprefix('tts/')}.txt"]
+    assert files(cache.directory) == []
     assert cache.text_of(name) == "Jane Agent"
 
 

@@ -1,0 +1,148 @@
+"""The HTTP listener under slow and numerous clients: real sockets on loopback, raw HTTP bytes.
+
+uvicorn closes only idle keep-alive connections: these show the workaround (`_GuardedH11Protocol`)
+closing a connection whose request does not arrive in time, and refusing connections past the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import websockets
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from ivr.web import EmbeddedHttpServer
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def hello(_: Request) -> PlainTextResponse:
+    return PlainTextResponse("hello")
+
+
+async def slow(_: Request) -> PlainTextResponse:
+    await asyncio.sleep(0.6)
+    return PlainTextResponse("slow")
+
+
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while True:
+        await websocket.send_text(await websocket.receive_text())
+
+
+APP = Starlette(routes=[Route("/", hello), Route("/slow", slow), WebSocketRoute("/events", echo)])
+
+
+@asynccontextmanager
+async def listening(**limits: float) -> AsyncIterator[Callable[[], Awaitable[Stream]]]:
+    """The server with `limits`, and a way to open raw connections to it (closed at the end)."""
+    opened: list[asyncio.StreamWriter] = []
+    async with EmbeddedHttpServer(APP, **limits) as server:  # type: ignore[arg-type]
+        where = urlsplit(server.url)
+
+        async def connect() -> Stream:
+            reader, writer = await asyncio.open_connection(where.hostname, where.port)
+            opened.append(writer)
+            return reader, writer
+
+        try:
+            yield connect
+        finally:
+            for writer in opened:
+                writer.close()
+
+
+async def answer(stream: Stream, request: bytes = REQUEST) -> bytes:
+    """One request and its whole answer (`Content-Length` framed) on a kept-alive connection."""
+    reader, writer = stream
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    return head + await reader.readexactly(length)
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> float:
+    """How long the server took to close the connection (EOF or reset), failing past `seconds`."""
+    started = time.monotonic()
+    try:
+        assert await asyncio.wait_for(reader.read(), seconds) == b"", "closed without an answer"
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+async def test_half_a_request_is_closed_after_the_header_timeout() -> None:
+    async with listening(header_timeout=0.3) as connect:
+        reader, writer = await connect()
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # no blank line: the head never ends
+        assert 0.2 < await closed_within(reader, 3) < 2
+        silent, _ = await connect()  # and a connection that sends nothing at all
+        assert await closed_within(silent, 3) < 2
+
+
+async def test_a_trickled_head_is_closed_at_the_deadline_not_kept_alive_by_each_byte() -> None:
+    async with listening(header_timeout=0.4) as connect:
+        reader, writer = await connect()
+        started = time.monotonic()
+
+        async def trickle() -> None:
+            for byte in b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.05)
+
+        task = asyncio.create_task(trickle())
+        await closed_within(reader, 3)
+        task.cancel()
+        assert time.monotonic() - started < 1.5
+
+
+async def test_a_slow_answer_and_an_idle_keep_alive_are_not_cut_by_the_header_timeout() -> None:
+    async with listening(header_timeout=0.3) as connect:
+        stream = await connect()
+        assert (await answer(stream, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")).endswith(b"slow")
+        await asyncio.sleep(0.5)  # idle between requests, longer than the header timeout
+        assert (await answer(stream)).endswith(b"hello")
+
+
+async def test_a_websocket_outlives_the_header_timeout() -> None:
+    """The simulated ARI's events socket: once upgraded, the request deadline no longer applies."""
+    async with (
+        EmbeddedHttpServer(APP, header_timeout=0.2) as server,
+        websockets.connect(server.url.replace("http", "ws") + "/events") as socket,
+    ):
+        await asyncio.sleep(0.5)
+        await socket.send("still there?")
+        assert await asyncio.wait_for(socket.recv(), 2) == "still there?"
+
+
+async def test_past_max_connections_a_new_connection_is_closed_at_once() -> None:
+    async with listening(max_connections=8) as connect:
+        held = [await connect() for _ in range(8)]
+        for stream in held:  # answered: each is open on the server's side now
+            assert (await answer(stream)).endswith(b"hello")
+        reader, writer = await connect()
+        writer.write(REQUEST)
+        assert await closed_within(reader, 2) < 1
+        held[0][1].close()
+        await held[0][1].wait_closed()
+        for _ in range(50):  # the server notices the close at its own pace
+            stream = await connect()
+            try:
+                assert (await answer(stream)).endswith(b"hello")
+                break
+            except (asyncio.IncompleteReadError, ConnectionError):
+                continue
+        else:
+            raise AssertionError("no connection was served again once one of the eight closed")
+        for stream in held[1:]:
+            assert (await answer(stream)).endswith(b"hello"), "the connections held are still served"

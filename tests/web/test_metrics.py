@@ -1,0 +1,40 @@
+"""`/metrics` labels come from closed sets: what a peer sends cannot grow the page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from support.line import running_line
+
+from ivr.flow.records import BackendCall, CallRecord, Outcome
+from ivr.web import Metrics
+
+
+async def test_made_up_routes_are_counted_as_unknown(tmp_path: Path) -> None:
+    async with running_line(tmp_path) as line:
+        for i in range(40):
+            await line.call(route=f"made-up-{i}")
+        await line.call("123456#2580#19")
+        async with httpx.AsyncClient(base_url=line.service.http.url) as http:
+            page = (await http.get("/metrics")).text
+    assert "made-up" not in page
+    assert 'ivr_calls_total{outcome="error",route="unknown"} 40.0' in page
+    assert 'ivr_calls_total{outcome="update_code_read",route="keybox"} 1.0' in page
+
+
+async def test_error_codes_a_backend_made_up_share_one_label() -> None:
+    metrics = Metrics(routes=("keybox",))
+
+    def ended(result: str) -> CallRecord:
+        return CallRecord(call_id="c", route="keybox", caller_id="+1", outcome=Outcome.UNAVAILABLE,
+                          backend=[BackendCall(method="GetKeyHolders", at=0, ms=5, result=result)])
+
+    for result in ("ok", "ApiError 1001", "UnavailableError", "ApiError 4242"):
+        await metrics.observe(ended(result))
+    before = len(metrics.render().splitlines())
+    for code in range(5000, 5100):
+        await metrics.observe(ended(f"ApiError {code}"))
+    page = metrics.render().decode()
+    assert len(page.splitlines()) == before
+    assert 'result="ApiError 1001"' in page and 'result="ApiError other"' in page and "4242" not in page

@@ -24,6 +24,7 @@ server and by classic AGI after the handler) hangs up, unless the caller is alre
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Coroutine
@@ -59,7 +60,7 @@ class AgiCall:
     may carry a query (``keybox?lang=fr``) like a FastAGI script.
     """
 
-    __slots__ = ("_channel", "_env", "_call_id", "_route", "_query", "_language", "_ending", "_gone")
+    __slots__ = ("_channel", "_env", "_call_id", "_route", "_query", "_language", "_ending", "_gone", "_watcher")
 
     def __init__(self, channel: AgiChannel, env: AgiEnvironment, *, route: str | None = None) -> None:
         self._channel = channel
@@ -73,6 +74,7 @@ class AgiCall:
         self._language = env.language
         self._ending: str | None = None  # "hangup" or "transfer" once the flow ended the call
         self._gone = False  # told out of band that the caller hung up (classic AGI's SIGHUP)
+        self._watcher: asyncio.Task[Any] | None = None  # the task in `wait_hangup`
 
     # -- what the flow reads -------------------------------------------------------------
 
@@ -137,8 +139,27 @@ class AgiCall:
 
     def mark_hung_up(self) -> None:
         """The transport learned out of band that the caller hung up (classic AGI's SIGHUP):
-        every later operation raises `ChannelHangupError` without sending anything."""
+        every later operation raises `ChannelHangupError` without sending anything, and a
+        `wait_hangup` in progress returns."""
         self._gone = True
+        if self._watcher is not None:
+            self._watcher.cancel()  # `wait_hangup` takes this cancellation back
+
+    async def wait_hangup(self) -> None:
+        """Return once the caller hangs up: Asterisk's ``HANGUP`` line, the end of the stream,
+        or `mark_hung_up`. Holds the channel while it waits (see `AgiChannel.wait_hangup`):
+        cancel it before the next operation."""
+        if self._gone:
+            return
+        self._watcher = task = asyncio.current_task()
+        try:
+            await self._channel.wait_hangup()
+        except asyncio.CancelledError:
+            # mark_hung_up's cancellation, and no one else's: that is the hang-up, not an error.
+            if not self._gone or task is None or task.uncancel():
+                raise
+        finally:
+            self._watcher = None
 
     # -- the Call operations -------------------------------------------------------------
 

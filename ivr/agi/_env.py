@@ -18,7 +18,9 @@ from urllib.parse import parse_qsl
 
 __all__ = ["AgiEnvironment"]
 
-_ARG_KEY = re.compile(r"agi_arg_(\d+)")
+# res_agi passes at most MAX_ARGS (128) arguments; a longer number is no argument (nor an int()
+# past Python's 4,300-digit limit).
+_ARG_KEY = re.compile(r"agi_arg_(\d{1,4})")
 # res_agi.c sends "unknown" when the caller's number or name is not valid (S_COR in setup_env).
 _UNKNOWN = "unknown"
 

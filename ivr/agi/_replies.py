@@ -38,6 +38,10 @@ _USAGE_END = "520 End of proper usage."
 _MAX_USAGE_LINES = 256
 _MAX_SHOWN = 80
 _DIGIT = re.compile(r"[0-9]")
+# handle_getdata's buffer is 1024 bytes: no result res_agi writes is longer. Bounding it (and
+# endpos, a 64-bit offset) also keeps int() under Python's 4,300-digit limit.
+_MAX_RESULT = 1024
+_MAX_ENDPOS = 20
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,12 @@ def _parse_final(code: int, rest: str, raw: str) -> AgiReply:
             raise _unexpected("a 200 reply without result=", raw)
         return AgiReply(code=code, result=None, data=rest, timeout=False, endpos=None, raw=raw)
     value = result_match["value"]
+    if len(value) > _MAX_RESULT:
+        raise _unexpected("an over-long result", raw)
     data, after = _split_data(result_match["tail"] or "", raw)
     endpos = _ENDPOS.search(after)
+    if endpos and len(endpos["endpos"]) > _MAX_ENDPOS:
+        raise _unexpected("an over-long endpos", raw)
     return AgiReply(
         code=code,
         result=int(value) if _INTEGER.fullmatch(value) else None,

@@ -1,5 +1,13 @@
 """The FastAGI server: Asterisk connects (``AGI(agi://host:4573/keybox)``), we run one call.
 
+Who may connect, and what a connection costs before it is a call: a peer outside `allow`
+(``IVR_AGI_ALLOW``) is closed at once, before anything is read. A connection counts as a call
+(`active`, what ``IVR_MAX_CALLS`` bounds) only once its AGI environment is complete; until then it
+is `pending`, for at most `env_timeout` seconds, and at most `max_pending` are: past that the
+oldest pending one is closed. Asterisk sends its environment the moment it connects, so the
+oldest are the silent sockets of a flood, and a flood costs a bounded number of descriptors
+without turning real calls away. Refusals are logged at most once a second, with a count.
+
 One asyncio task per connection and nothing else per call: the task reads the environment,
 builds an `AgiChannel` and an `AgiCall`, runs the handler inside `bind_call` (so every log
 line of the call carries its id and route), then ends the session (`AgiCall.finish`: a
@@ -16,17 +24,25 @@ concurrent calls costs CPU and long collector pauses (see the performance notes)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from ivr.agi._call import FINISH_TIMEOUT, AgiCall
 from ivr.agi._stream import COMMAND_TIMEOUT, ENVIRONMENT_TIMEOUT, HANGUP_GRACE, LINE_LIMIT, AgiChannel, read_environment
 from ivr.errors import AgiProtocolError
 from ivr.flow.sessions import CallSessions
-from ivr.logging import get_logger
+from ivr.logging import ThrottledWarning, get_logger
+from ivr.netallow import Network, allowed, parse_networks
 
-__all__ = ["CallHandler", "FastAgiServer"]
+__all__ = ["LOOPBACK", "MAX_PENDING", "CallHandler", "FastAgiServer"]
 
 CallHandler = Callable[[AgiCall], Awaitable[object]]
+
+LOOPBACK = parse_networks("127.0.0.0/8,::1/128")
+"""Who may connect by default: this machine only."""
+
+MAX_PENDING = 1024
+"""Connections still reading their environment at most; each holds a descriptor. Room for a
+burst of real calls that all connect in one tick (their environments are read a tick later)."""
 
 _log = get_logger(__name__)
 
@@ -36,7 +52,8 @@ class FastAgiServer:
 
     The handler is expected to deal with its own errors (the flow records and hangs up);
     an exception escaping it is logged with its traceback as a last resort. `port` 0 picks a
-    free port, readable as `port` after `start`.
+    free port, readable as `port` after `start`. `allow`, `env_timeout`, `max_pending`: see the
+    module's docstring.
     """
 
     def __init__(
@@ -50,6 +67,8 @@ class FastAgiServer:
         hangup_grace: float = HANGUP_GRACE,
         finish_timeout: float = FINISH_TIMEOUT,
         backlog: int = 1024,
+        allow: Iterable[Network] = LOOPBACK,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -59,8 +78,14 @@ class FastAgiServer:
         self._hangup_grace = hangup_grace
         self._finish_timeout = finish_timeout
         self._backlog = backlog
+        self._allow = tuple(allow)
+        self._max_pending = max_pending
         self._server: asyncio.Server | None = None
         self._calls = CallSessions("agi")
+        self._pending: dict[asyncio.StreamWriter, None] = {}  # oldest first
+        self._in_call = 0
+        self._refused = ThrottledWarning(_log, "agi.peer_refused")
+        self._evicted = ThrottledWarning(_log, "agi.pending_evicted")
 
     @property
     def port(self) -> int:
@@ -69,8 +94,13 @@ class FastAgiServer:
 
     @property
     def active(self) -> int:
-        """Connections in progress: reading their environment, in the handler, or ending."""
-        return self._calls.active
+        """Calls in progress: past their AGI environment, in the handler, or ending."""
+        return self._in_call
+
+    @property
+    def pending(self) -> int:
+        """Connections still reading their AGI environment (not calls yet)."""
+        return len(self._pending)
 
     @property
     def serving(self) -> bool:
@@ -102,6 +132,17 @@ class FastAgiServer:
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain callback, not a coroutine: the task is ours, so we decide how it ends.
+        peer = writer.get_extra_info("peername")
+        if not allowed(self._allow, peer[0] if isinstance(peer, tuple) else None):
+            close_transport(writer.transport)
+            self._refused.note(peer=_peer(writer))
+            return
+        if len(self._pending) >= self._max_pending:
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]  # its task sees the stream end and returns quietly
+            close_transport(oldest.transport)
+            self._evicted.note(peer=_peer(oldest))
+        self._pending[writer] = None
         self._calls.start(self._connection(reader, writer))
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -117,12 +158,22 @@ class FastAgiServer:
         try:
             env = await read_environment(reader, timeout=self._env_timeout)
         except AgiProtocolError as exc:
-            _log.warning("agi.bad_environment", peer=_peer(writer), error=str(exc))
+            if writer in self._pending:  # else evicted, and logged as such
+                _log.warning("agi.bad_environment", peer=_peer(writer), error=str(exc))
+            return
+        finally:
+            evicted = writer not in self._pending
+            self._pending.pop(writer, None)
+        if evicted:  # closed while its environment was on its way in
             return
         channel = AgiChannel(
             reader, writer, command_timeout=self._command_timeout, hangup_grace=self._hangup_grace
         )
-        await self._calls.run(AgiCall(channel, env), self._handler, self._finish_timeout)
+        self._in_call += 1
+        try:
+            await self._calls.run(AgiCall(channel, env), self._handler, self._finish_timeout)
+        finally:
+            self._in_call -= 1
 
 
 def close_transport(transport: asyncio.BaseTransport) -> None:

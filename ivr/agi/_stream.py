@@ -4,6 +4,10 @@ AGI is strictly one command, one reply, in order, with nothing to match a reply 
 command. So once a reply is lost — a timeout, a cancelled command, a line we cannot parse —
 the next reply read would belong to the previous command; the channel then refuses every
 further command instead of answering with someone else's reply.
+
+Between commands Asterisk writes nothing but the ``HANGUP`` line (run_agi, as soon as the
+channel hangs up), and closing the stream. `wait_hangup` reads for them while the flow waits
+for something else (a backend), holding the command lock so that it never reads a reply.
 """
 
 from __future__ import annotations
@@ -33,8 +37,9 @@ LINE_LIMIT = 8192
 res_agi.c's own replies fit in its 2048-byte command buffer; GET VARIABLE values in 1024 bytes.
 """
 
-ENVIRONMENT_TIMEOUT = 5.0
-"""Asterisk writes the whole environment as soon as it connects; waiting longer is pointless."""
+ENVIRONMENT_TIMEOUT = 2.0
+"""Asterisk writes the whole environment as soon as it connects; waiting longer is pointless
+(``IVR_AGI_ENV_TIMEOUT`` for FastAGI)."""
 
 COMMAND_TIMEOUT = 120.0
 """The default bound on one command: the longest prompt or GET DATA the flow plays, and then some."""
@@ -154,6 +159,32 @@ class AgiChannel:
         except ChannelHangupError:
             return False
         return not self._hung_up and reply.result is not None and reply.result >= 0
+
+    async def wait_hangup(self) -> None:
+        """Return once the channel is gone: a ``HANGUP`` line, end of stream, or known already.
+
+        For the time no command runs: it holds the command lock, so `execute` waits until it is
+        cancelled. Cancelling it loses nothing (a partly read line stays in the reader's buffer).
+        Raises `AgiProtocolError` for any other line, which Asterisk never sends unasked.
+        """
+        async with self._lock:
+            while not self._hung_up:
+                try:
+                    event = self._parser.feed(await self._reader.readuntil(b"\n"))
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    self._hung_up = True
+                    return
+                except asyncio.LimitOverrunError:
+                    self._out_of_step = self._out_of_step or "an over-long line"
+                    raise AgiProtocolError("Asterisk sent a line longer than the reader's limit") from None
+                except AgiProtocolError:
+                    self._out_of_step = self._out_of_step or "an unreadable line"
+                    raise
+                if isinstance(event, Hangup):
+                    self._hung_up = True
+                elif event is not None and self._out_of_step is None:  # out of step: a late reply
+                    self._out_of_step = "a reply to no command"
+                    raise AgiProtocolError("Asterisk sent a reply while no command was pending")
 
     def close(self) -> None:
         """Close the stream; after a hang-up Asterisk waits for us to do so."""

@@ -4,11 +4,22 @@ Operations are ARI REST requests; what they wait for comes as events on the appl
 WebSocket, which `AriApp` hands to `handle_event` in the order Asterisk sent them. What the flow
 must know about the mapping:
 
-* `play` / `say_digits`: ``POST /channels/{id}/play/{playbackId}`` with ``media=sound:<name>``
-  or ``digits:<digits>`` and ``lang``, then wait for that playback's ``PlaybackFinished``. An
-  escape key (``ChannelDtmfReceived``) heard after the playback's ``PlaybackStarted`` stops it
-  (``DELETE /playbacks/{id}``) and is returned. ``digits:`` media cannot be stopped (ARI answers
-  500), so there the key is returned when the digits have been said.
+* `play` / `say_digits`: ``POST /channels/{id}/play/{playbackId}`` with ``lang`` and
+  ``media=sound:<name>``, then wait for that playback's ``PlaybackFinished``. An escape key
+  (``ChannelDtmfReceived``) heard after the playback's ``PlaybackStarted`` stops it
+  (``DELETE /playbacks/{id}``) and is returned.
+* `say_digits` plays one playback of a media list, one sound per digit
+  (``media=sound:digits/4,sound:digits/2,…``: one parameter, comma-separated; ``*`` is
+  ``digits/star``, ``#`` ``digits/pound``), never ``digits:<code>``: Asterisk's
+  res_stasis_playback logs the media of a playback that fails (a hang-up during it: WARNING
+  "Playback failed for …") or is stopped or cancelled (NOTICE), which with ``digits:`` put the
+  whole code in its console and messages log; with the list it names one digit's sound (the
+  request itself still lists every digit: ``ari set debug`` would show it). Asterisk sends
+  ``PlaybackStarted`` for each media and ``PlaybackContinuing`` between two (both ignored past
+  the first start), then one ``PlaybackFinished``. Being ``sound:`` media, the list can be
+  stopped by an escape key (ARI cannot stop ``digits:``). A digit sound missing in the language
+  is skipped (Asterisk goes on to the next media); the playback ends ``failed`` only when its
+  last media failed.
 * A playback that ends in state ``failed`` (Asterisk 16+) is a missing sound *or* a hang-up,
   as ``-1`` is over AGI: the call tells them apart by the hang-up events it has seen and, when
   there are none, by asking for the channel (``GET /channels/{id}``). A missing sound is logged
@@ -24,7 +35,8 @@ must know about the mapping:
 * `transfer` sets ``IVR_TRANSFER`` and continues the channel in the dialplan at
   ``keybox-operator,s,1``, which runs ``Exec(${IVR_TRANSFER})``. `hangup` deletes the channel.
 * ``ChannelHangupRequest``, ``StasisEnd`` or ``ChannelDestroyed`` mark the caller gone: every
-  pending and later operation raises `ChannelHangupError`, and so does a 404/409 from ARI.
+  pending and later operation raises `ChannelHangupError`, and so does a 404/409 from ARI;
+  `wait_hangup` returns.
 * Nothing here logs what the caller typed, digits said, or variable values.
 """
 
@@ -51,6 +63,7 @@ __all__ = [
     "TRANSFER_CONTEXT",
     "TRANSFER_VARIABLE",
     "AriCall",
+    "digit_sounds",
 ]
 
 DEFAULT_ROUTE = "keybox"
@@ -81,7 +94,8 @@ _UNKNOWN = "unknown"
 _DTMF = frozenset("0123456789*#ABCD")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _SOUND = re.compile(r"[^\s,\x00-\x1f\x7f]{1,255}")  # a comma would make ARI play two media
-_DIGITS = re.compile(r"[0-9*#]{1,100}")
+_DIGITS = re.compile(r"[0-9*#]{1,100}")  # 100 media: within ARI's 127 per play request
+_DIGIT_SOUNDS = {"*": "star", "#": "pound"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _log = get_logger("ivr.ari")
 
@@ -121,6 +135,7 @@ class AriCall:
 
         self._wake = asyncio.Event()
         self._gone: str | None = None  # why the channel is no longer ours
+        self._gone_event = asyncio.Event()
         self._ending: str | None = None  # "hangup" or "transfer" once the flow ended the call
         self._waiting: str | None = None  # the playback an operation waits for
         self._finished: dict[str, str] = {}  # its final state, once known
@@ -256,11 +271,12 @@ class AriCall:
         return await self._playback(f"sound:{sound}", sound, escape)
 
     async def say_digits(self, digits: str, escape: str = "") -> str:
-        """Play ``digits:<digits>`` in the channel's language; like `play`. Never logged."""
+        """Say `digits` in the channel's language, one ``sound:digits/<d>`` per digit in one
+        playback (see the module's notes); like `play`. Never logged."""
         if not _DIGITS.fullmatch(digits):
             _refused("say_digits", "digits are 1 to 100 of 0-9 * #")
             return ""
-        return await self._playback(f"digits:{digits}", "digits", escape)
+        return await self._playback(digit_sounds(digits), "digits", escape)
 
     async def read_digits(self, sound: str, timeout_ms: int, max_digits: int) -> Entry:
         """Play `sound` and collect up to `max_digits` keys, GET DATA's way. A missing prompt
@@ -365,6 +381,11 @@ class AriCall:
         self._check_alive()
         return await self._rest.get_variable(self._id, name)
 
+    async def wait_hangup(self) -> None:
+        """Return once the channel is gone (its hang-up, ``StasisEnd`` or destruction events, or
+        ARI saying so); other operations may run meanwhile."""
+        await self._gone_event.wait()
+
     async def finish(self, timeout: float = FINISH_TIMEOUT) -> None:
         """After the flow: hang up unless it hung up or transferred or the caller is gone (a
         channel left in Stasis would stay there, silent). Never raises but `CancelledError`."""
@@ -379,7 +400,7 @@ class AriCall:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    async def _playback(self, media: str, name: str, escape: str) -> str:
+    async def _playback(self, media: str | list[str], name: str, escape: str) -> str:
         self._check_alive()
         escape = "".join(key for key in escape if key in _DTMF)
         playback_id = _new_id()
@@ -464,10 +485,18 @@ class AriCall:
         if self._gone is None:
             self._gone = reason
         self._wake.set()
+        self._gone_event.set()
 
     def _check_alive(self) -> None:
         if self._gone is not None:
             raise ChannelHangupError(f"the caller hung up ({self._gone})")
+
+
+def digit_sounds(digits: str) -> list[str]:
+    """The media list that says `digits` (0-9 * #): ``sound:digits/<d>`` each, ``*`` being
+    ``digits/star`` and ``#`` ``digits/pound``, the files ``digits:`` media and SAY DIGITS play
+    (main/say.c, ast_get_digit_str)."""
+    return [f"sound:digits/{_DIGIT_SOUNDS.get(digit, digit)}" for digit in digits]
 
 
 def _playback_id(event: Mapping[str, Any]) -> str | None:

@@ -8,13 +8,14 @@ request raises `AriError` with no status. Asterisk's answers are mapped once, he
 * Any other status that is not 2xx is an `AriError` carrying it.
 * Lookups (`get_channel`, `get_playback`) return `None` for 404 instead.
 
-Log lines name the operation and the HTTP status, never the query: it carries the media
-(``digits:<a code>``) and channel variable values.
+Log lines name the operation and the HTTP status, never the query: it carries the media (the
+sounds of a code read out, one ``sound:digits/<d>`` per digit) and channel variable values.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -23,10 +24,14 @@ import httpx
 from ivr.errors import AriError, ChannelHangupError
 from ivr.logging import get_logger
 
-__all__ = ["DEFAULT_TIMEOUT", "AriRest", "ari_base_url"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_MEDIA", "AriRest", "ari_base_url"]
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds an ARI request may take before it fails."""
+
+MAX_MEDIA = 127
+"""The most media one play request may list: res_ari_channels.c parses at most ``MAX_VALS`` - 1
+(128 - 1) values of ``media`` and answers 400 "Too many values for media" beyond."""
 
 _GONE = frozenset({404, 409})  # Channel not found / Channel not in a Stasis application
 _log = get_logger("ivr.ari")
@@ -80,12 +85,23 @@ class AriRest:
     async def answer(self, channel_id: str) -> None:
         await self._send("answer", "POST", _channel(channel_id, "answer"))
 
-    async def play(self, channel_id: str, playback_id: str, media: str, language: str | None) -> None:
-        """Start playing `media` (``sound:keybox/welcome``, ``digits:123``) as `playback_id`.
+    async def play(self, channel_id: str, playback_id: str, media: str | Sequence[str], language: str | None) -> None:
+        """Start playing `media` (``sound:keybox/welcome``, or a list such as ``sound:digits/1``,
+        ``sound:digits/2``) as `playback_id`.
 
-        The id is ours, so the playback's events can be waited for before this returns.
+        A list is one playback (Asterisk 15+): its media play in order, each with its own
+        ``PlaybackStarted``, a ``PlaybackContinuing`` between two, one ``PlaybackFinished`` at the
+        end. It goes as ONE ``media`` parameter, comma-separated: Asterisk's generated handler
+        (res/res_ari_channels.c) splits each ``media`` value on commas and keeps only the last
+        ``media`` parameter when there are several, so ``media=a&media=b`` would play ``b`` alone.
+        Raises `ValueError` for an empty list, an empty entry or one with a comma, or more than
+        `MAX_MEDIA` entries. The id is ours, so the playback's events can be waited for before
+        this returns.
         """
-        params = {"media": media}
+        entries = [media] if isinstance(media, str) else list(media)
+        if not entries or len(entries) > MAX_MEDIA or any(not entry or "," in entry for entry in entries):
+            raise ValueError(f"a play request takes 1 to {MAX_MEDIA} media, none empty or with a comma")
+        params = {"media": ",".join(entries)}
         if language:
             params["lang"] = language
         await self._send("play", "POST", _channel(channel_id, "play", playback_id), params=params)
@@ -124,7 +140,8 @@ class AriRest:
 
     async def stop_playback(self, playback_id: str) -> bool:
         """Stop a playback. False when it had finished already (404) or cannot be stopped: ARI
-        answers 500 for media it cannot control, such as ``digits:`` (they play to their end)."""
+        answers 500 while a playback has played nothing but media it cannot control (``digits:``,
+        ``number:``, ``characters:``); once one of its ``sound:`` media has started it can."""
         try:
             response = await self._send("stop_playback", "DELETE", f"playbacks/{quote(playback_id, safe='')}",
                                         lookup=True)

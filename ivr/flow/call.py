@@ -2,7 +2,8 @@
 
 The flow never sees AGI syntax: it plays sounds by name, reads digits, sets variables and
 hands the caller on. Each transport maps these few operations onto its protocol, and raises
-`ivr.errors.ChannelHangupError` from any of them once the caller has hung up.
+`ivr.errors.ChannelHangupError` from any of them once the caller has hung up. While the flow
+waits for something else (a backend), `wait_hangup` tells it at once that the caller has gone.
 """
 
 from __future__ import annotations
@@ -74,3 +75,12 @@ class Call(Protocol):
 
     async def hangup(self) -> None:
         """Hang up the channel."""
+
+    async def wait_hangup(self) -> None:
+        """Return once the caller has hung up (at once if they have already).
+
+        Only for while no other operation runs: a transport may hold the channel meanwhile
+        (FastAGI reads its socket for Asterisk's ``HANGUP`` line), so cancel it before the next
+        operation; cancelling loses nothing. May raise `ivr.errors.AgiProtocolError` when
+        Asterisk sends what it never sends unasked.
+        """

@@ -13,9 +13,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ivr.errors import ApiError
+from ivr.errors import ApiError, ChannelHangupError
 from ivr.flow.call import Call
 from ivr.flow.records import BackendCall, CallRecord, Outcome, Step
 from ivr.logging import get_logger, mask_code
@@ -180,18 +180,19 @@ class Dialog:
     async def backend(self, method: str, request: Awaitable[T]) -> T:
         """Run one backend request; past `please_wait_after` the caller hears `please-wait`.
 
-        The request is cancelled if the caller hangs up meanwhile; its latency and result go
-        into the record either way.
+        A caller who hangs up meanwhile is noticed at once (`Call.wait_hangup`): the request is
+        cancelled and `ChannelHangupError` raised, so that nothing more is asked for no one. Its
+        latency and result go into the record either way.
         """
         task = asyncio.ensure_future(request)
         started = time.perf_counter()
         at = self.record.elapsed()
         result = "ok"
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.config.please_wait_after)
-            if not done:
+            if not await self._answered(task, self.config.please_wait_after):
                 await self.play("please-wait")
-            return await task
+                await self._answered(task, None)
+            return task.result()
         except BaseException as exc:
             result = f"ApiError {exc.error_code}" if isinstance(exc, ApiError) else type(exc).__name__
             raise
@@ -200,6 +201,21 @@ class Dialog:
                 task.cancel()
             ms = round((time.perf_counter() - started) * 1000, 1)
             self.record.backend.append(BackendCall(method=method, at=round(at, 3), ms=ms, result=result))
+
+    async def _answered(self, task: asyncio.Future[T], timeout: float | None) -> bool:
+        """Wait up to `timeout` for `task`; whether it is done. Raises `ChannelHangupError` as
+        soon as the caller hangs up meanwhile."""
+        hangup = asyncio.ensure_future(self.call.wait_hangup())
+        either: set[asyncio.Future[Any]] = {task, hangup}
+        try:
+            await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hangup.cancel()
+            await asyncio.wait({hangup})  # it lets go of the channel before the next command
+        if hangup.cancelled():
+            return task.done()
+        hangup.result()  # a protocol error the watch ran into
+        raise ChannelHangupError("the caller hung up while a backend request was in flight")
 
     # -- the record ------------------------------------------------------------------------
 

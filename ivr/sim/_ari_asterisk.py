@@ -8,12 +8,28 @@ Asterisk 20's res_ari / res_stasis_playback answer it:
   application (a new one replaces the old). Events for an application that is not connected
   are lost, as Asterisk keeps none; each lost event is noted in the channel's transcript.
 * Channels: ``GET``/``DELETE /ari/channels/{id}``, ``POST …/answer``, ``POST …/play`` and
-  ``…/play/{playbackId}`` (``media=sound:…|digits:…``, ``lang``), ``GET``/``POST …/variable``,
+  ``…/play/{playbackId}`` (``media``, ``lang``), ``GET``/``POST …/variable``,
   ``POST …/continue``. A channel that no longer exists is 404; one that left Stasis is 409.
-* Playbacks: ``GET``/``DELETE /ari/playbacks/{id}``; a finished playback is 404; ``digits:``
-  cannot be stopped (500 "Could not stop playback").
-* A playback is ``PlaybackStarted`` then ``PlaybackFinished`` with state ``done``, or
-  ``failed`` when the sound does not exist in the channel's language (Asterisk 16+).
+* ``media`` is a comma-separated list of ``sound:…`` / ``digits:…`` media, played in order as
+  one playback (Asterisk 15+). As in Asterisk's generated handler (res/res_ari_channels.c), a
+  ``media`` parameter given several times counts only by its last value (noted in the
+  transcript); no media or an empty one is 500 "Failed to queue media for playback"; 128 or
+  more are 400 "Too many values for media".
+* Playbacks: ``GET``/``DELETE /ari/playbacks/{id}``; a finished playback is 404; a queued one is
+  cancelled; a playing one that has played no ``sound:`` media yet (``digits:``) cannot be
+  stopped (500 "Could not stop playback").
+* Each media of a playback is ``PlaybackStarted`` (``media_uri`` that media, ``next_media_uri``
+  the next one, if any) then ``PlaybackContinuing``, except the last, which ends the playback
+  with ``PlaybackFinished``: state ``done``, or ``failed`` when the last media failed (a sound
+  that does not exist in the channel's language, Asterisk 16+) or the caller hung up during
+  any media. A missing sound that is not the last is skipped, as res_stasis_playback does.
+* The digit sounds ``digits/0``…``digits/9``, ``digits/star``, ``digits/pound`` are core sounds
+  the simulated Asterisk always has (as ``digits:`` media assume); a playback of nothing but
+  them is one ``digits`` transcript event with the digits, as a ``digits:`` playback is.
+* `SimulatedAri.log` keeps the lines res_stasis_playback writes at NOTICE and WARNING (the
+  console and messages.log of the line's logger.conf) naming a playback's media: "Playback
+  failed for …", "… stopped for …", "… canceled for …". `requests` keeps every HTTP request,
+  `play_media` the media list of each play request.
 * ``POST /ari/events/user/{name}`` (``application``, ``source=channel:{id}``) is echoed to
   the application as ``ChannelUserevent``.
 
@@ -23,7 +39,8 @@ caller learns that the IVR waits for keys from the ``IvrInput`` user event the t
 (see `ivr.ari.AriCall`): for ``get_data`` the caller types once the announced prompt has played
 to its end; for ``wait_for_digit`` at once. Keys go to the application as
 ``ChannelDtmfReceived`` events. A caller who hangs up during a sound (`Caller.hangup_on`) makes
-that playback end ``failed`` between ``ChannelHangupRequest`` and ``StasisEnd``/``ChannelDestroyed``.
+that playback end ``failed`` between ``ChannelHangupRequest`` and ``StasisEnd``/``ChannelDestroyed``;
+one who hangs up a while after a sound (`Caller.hangup_after`) hangs up then, whatever is going on.
 """
 
 from __future__ import annotations
@@ -36,13 +53,16 @@ import json
 import secrets
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ivr.sim._callers import DTMF_KEYS, Caller, InputRequest
@@ -50,7 +70,7 @@ from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, Transcript
 from ivr.web import EmbeddedHttpServer
 
-__all__ = ["ARI_PASSWORD", "ARI_USER", "INPUT_EVENT", "SimulatedAri", "SimulatedAriChannel"]
+__all__ = ["ARI_PASSWORD", "ARI_USER", "INPUT_EVENT", "AriRequest", "SimulatedAri", "SimulatedAriChannel"]
 
 ARI_USER = "asterisk"
 ARI_PASSWORD = "asterisk"
@@ -61,7 +81,24 @@ TRANSFER_VARIABLE = "IVR_TRANSFER"
 TRANSFER_CONTEXT = "keybox-operator"
 
 _DTMF_MS = 100
+_MAX_VALS = 128  # res_ari_channels.c: a parameter with this many values or more is refused
+_DIGIT_SOUNDS = {f"digits/{digit}": digit for digit in "0123456789"} | {"digits/star": "*", "digits/pound": "#"}
 _ids = itertools.count(1)
+
+
+@dataclass(slots=True)
+class AriRequest:
+    """One HTTP request as the simulated ARI received it (`query` percent-decoded)."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes = b""
+
+    @property
+    def target(self) -> str:
+        """The path and the decoded query, as a request line shows them."""
+        return f"{self.path}?{self.query}" if self.query else self.path
 
 
 class SimulatedAri:
@@ -93,7 +130,15 @@ class SimulatedAri:
         self.refuse_connections = False
         """While set, event WebSockets are refused with 503 (Asterisk restarting)."""
         self.stopped_playbacks: list[str] = []
-        """The media of playbacks stopped by ``DELETE /playbacks/{id}``, in order."""
+        """The media playing (or first, if queued) when ``DELETE /playbacks/{id}`` stopped a
+        playback, in order."""
+        self.requests: list[AriRequest] = []
+        """Every HTTP request received (the event WebSockets aside), in order."""
+        self.play_media: list[list[str]] = []
+        """The media list of each play request accepted, as Asterisk parses it, in order."""
+        self.log: list[str] = []
+        """What res_stasis_playback would log at NOTICE/WARNING: ``"<LEVEL>: <channel id>:
+        Playback failed for <media>"`` (also ``stopped``, ``canceled``)."""
         self._attempted = asyncio.Condition()
         self._closing: set[asyncio.Task[None]] = set()
         self._apps: dict[str, _Connection] = {}
@@ -169,6 +214,10 @@ class SimulatedAri:
     def _app_event(self, app: str) -> asyncio.Event:
         return self._app_events.setdefault(app, asyncio.Event())
 
+    def asterisk_log(self, level: str, channel: SimulatedAriChannel, message: str) -> None:
+        """Keep a line Asterisk would log (`log`)."""
+        self.log.append(f"{level}: {channel.id}: {message}")
+
     # -- channels ----------------------------------------------------------------------------
 
     def new_channel(
@@ -190,7 +239,7 @@ class SimulatedAri:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _asgi(self) -> Starlette:
+    def _asgi(self) -> ASGIApp:
         channel = "/ari/channels/{channel_id}"
         routes = [
             WebSocketRoute("/ari/events", self._events),
@@ -203,7 +252,24 @@ class SimulatedAri:
             Route("/ari/playbacks/{playback_id}", self._playback, methods=["GET", "DELETE"]),
             Route("/ari/events/user/{event_name}", self._user_event, methods=["POST"]),
         ]
-        return Starlette(routes=routes)
+        app = Starlette(routes=routes)
+
+        async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            request = AriRequest(scope["method"], scope["path"], unquote_plus(scope["query_string"].decode("latin-1")))
+            self.requests.append(request)
+
+            async def receive_body() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    request.body += message.get("body", b"")
+                return message
+
+            await app(scope, receive_body, send)
+
+        return recording
 
     def _authorized(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
         if query.get("api_key") is not None:
@@ -295,16 +361,23 @@ class SimulatedAri:
         channel, refusal = self._in_stasis(request)
         if channel is None:
             return refusal or _error(404, "Channel not found")
-        media = request.query_params.get("media")
-        if not media:
-            return _error(400, "media parameter is required")
+        values = request.query_params.getlist("media")
+        if len(values) > 1:
+            channel.transcript.note(f"a play request gave media {len(values)} times: Asterisk plays only the "
+                                    "last one's media (a list is ONE media parameter, comma-separated)")
+        medias = values[-1].split(",") if values else []
+        if len(medias) >= _MAX_VALS:
+            return _error(400, "Too many values for media")
+        if not medias or not all(medias):
+            return _error(500, "Failed to queue media for playback")
         playback_id = request.path_params.get("playback_id") or request.query_params.get("playbackId") or (
             f"sim-playback-{next(_ids)}")
         if playback_id in self.playbacks:
             return _error(409, "A playback with the same ID already exists")
         language = request.query_params.get("lang") or channel.language
-        playback = _Playback(playback_id, media, channel, language)
+        playback = _Playback(playback_id, medias, channel, language)
         self.playbacks[playback_id] = playback
+        self.play_media.append(list(medias))
         channel.enqueue(("play", playback))
         return JSONResponse(playback.json(), status_code=201, headers={"Location": f"/playbacks/{playback_id}"})
 
@@ -337,7 +410,7 @@ class SimulatedAri:
             return _error(404, "Playback not found")
         if request.method == "GET":
             return JSONResponse(playback.json())
-        if playback.state == "playing" and not playback.controllable:
+        if playback.state in ("playing", "continuing") and not playback.controllable:
             return _error(500, "Could not stop playback")
         self.stopped_playbacks.append(playback.media)
         playback.stop()
@@ -414,6 +487,8 @@ class SimulatedAriChannel:
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._pending: InputRequest | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._planned_hangup: asyncio.TimerHandle | None = None
+        self._hanging_up: asyncio.Task[None] | None = None  # held: the loop keeps weak references
         self._noted_unanswered = False
 
     # -- the call ----------------------------------------------------------------------------
@@ -439,6 +514,8 @@ class SimulatedAriChannel:
     def stop(self) -> None:
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
+        if self._planned_hangup is not None:
+            self._planned_hangup.cancel()
 
     def snapshot(self) -> dict[str, Any]:
         """The channel as ARI shows it."""
@@ -546,48 +623,85 @@ class SimulatedAriChannel:
                 await self._play(item)
 
     async def _play(self, playback: _Playback) -> None:
-        if playback.over:
-            return  # stopped while queued
-        playback.state = "playing"
-        await self._emit({"type": "PlaybackStarted", "playback": playback.json()})
+        """Play each media in turn, with res_stasis_playback's events and log lines."""
+        if playback.over:  # stopped while queued: cancelled as it comes to play
+            self._ari.asterisk_log("NOTICE", self, f"Playback canceled for {playback.media}")
+            await self._emit({"type": "PlaybackFinished", "playback": playback.json()})
+            return
         pending, self._pending = self._pending, None
-        scheme, _, target = playback.media.partition(":")
-        if scheme == "sound":
-            if not self._ari.sounds.exists(target, playback.language):
-                self._record(Event("missing", target))
-                await self._finish(playback, "failed")
+        said = _said_digits(playback.medias)
+        last = len(playback.medias) - 1
+        seconds = self._ari.playback_seconds / len(playback.medias)
+        for index, media in enumerate(playback.medias):
+            if playback.stopped.is_set():  # stopped between two media
+                await self._stopped(playback)
                 return
-            self._heard(self._ari.sounds.describe(target))
-            hangs_up = self._caller.hangup_on(target)
-        elif scheme == "digits" and target and all(key in DTMF_KEYS for key in target):
-            playback.controllable = False
-            self._heard(Event("digits", target))
-            hangs_up = any(self._caller.hangup_on(f"digits/{digit}") for digit in target)
-        else:
-            self.transcript.note(f"media {playback.media!r}: not simulated; the playback failed")
-            await self._finish(playback, "failed")
-            return
-        if hangs_up:
-            await self._emit({"type": "ChannelHangupRequest", "cause": 16, "channel": self.snapshot()})
-            await self._finish(playback, "failed")
-            self.exists = False
-            self._record(Event("hangup", "caller"))
-            self.in_stasis = False
-            await self._emit({"type": "StasisEnd", "channel": self.snapshot()})
-            await self._emit({"type": "ChannelDestroyed", "cause": 16, "cause_txt": "Normal Clearing",
-                              "channel": self.snapshot()})
-            self._end("caller")
-            return
-        if self._ari.playback_seconds > 0:
-            try:
-                await asyncio.wait_for(playback.stopped.wait(), self._ari.playback_seconds)
-            except TimeoutError:
-                pass
-        stopped = playback.stopped.is_set()
+            playback.index, playback.state = index, "playing"
+            await self._emit({"type": "PlaybackStarted", "playback": playback.json()})
+            played, hangs_up = self._start(playback, media, said, first=index == 0)
+            if hangs_up:
+                await self._emit({"type": "ChannelHangupRequest", "cause": 16, "channel": self.snapshot()})
+                self._ari.asterisk_log("WARNING", self, f"Playback failed for {media}")
+                await self._finish(playback, "failed")
+                self.exists = False
+                self._record(Event("hangup", "caller"))
+                self.in_stasis = False
+                await self._emit({"type": "StasisEnd", "channel": self.snapshot()})
+                await self._emit({"type": "ChannelDestroyed", "cause": 16, "cause_txt": "Normal Clearing",
+                                  "channel": self.snapshot()})
+                self._end("caller")
+                return
+            if not played:
+                self._ari.asterisk_log("WARNING", self, f"Playback failed for {media}")
+                if index == last:
+                    await self._finish(playback, "failed")
+                    return
+            elif seconds > 0:
+                try:
+                    await asyncio.wait_for(playback.stopped.wait(), seconds)
+                except TimeoutError:
+                    pass
+            if playback.stopped.is_set():
+                await self._stopped(playback)
+                return
+            if index < last:
+                playback.state = "continuing"
+                await self._emit({"type": "PlaybackContinuing", "playback": playback.json()})
         await self._finish(playback, "done")
-        if (not stopped and pending is not None and pending.kind == "get_data"
-                and scheme == "sound" and pending.sound == target):
+        if pending is not None and pending.kind == "get_data" and playback.medias == [f"sound:{pending.sound}"]:
             await self._ask(pending)
+
+    def _start(self, playback: _Playback, media: str, said: str | None, *, first: bool) -> tuple[bool, bool]:
+        """One media starts: (whether it plays, whether the caller hangs up during it)."""
+        scheme, _, target = media.partition(":")
+        if scheme == "sound" and (target in _DIGIT_SOUNDS or self._ari.sounds.exists(target, playback.language)):
+            playback.controllable = True  # res_stasis_playback: any sound: media makes it stoppable
+            if said is not None:
+                if first:
+                    self._heard(Event("digits", said))
+            elif target in _DIGIT_SOUNDS:
+                self._heard(Event("digits", _DIGIT_SOUNDS[target]))
+            else:
+                self._heard(self._ari.sounds.describe(target))
+            return True, self._hangs_up_on(target)
+        if scheme == "sound":
+            self._record(Event("missing", target))
+            return False, False
+        if scheme == "digits" and target and all(key in DTMF_KEYS for key in target):
+            self._heard(Event("digits", target))
+            return True, any(self._hangs_up_on(f"digits/{digit}") for digit in target)
+        self.transcript.note(f"media {media!r}: not simulated; it failed")
+        return False, False
+
+    async def _stopped(self, playback: _Playback) -> None:
+        """The end of a playback stopped by DELETE, or by the channel's hang-up or continue. (The
+        state stays ``done`` for a hang-up too, where Asterisk says ``failed``: nothing waits
+        for a playback then, and its events would race the hang-up's.)"""
+        if self.exists:
+            self._ari.asterisk_log("NOTICE", self, f"Playback stopped for {playback.media}")
+        else:
+            self._ari.asterisk_log("WARNING", self, f"Playback failed for {playback.media}")
+        await self._finish(playback, "done")
 
     async def _finish(self, playback: _Playback, state: str) -> None:
         playback.state = state
@@ -612,6 +726,16 @@ class SimulatedAriChannel:
         await self.press(keys)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _hangs_up_on(self, sound: str) -> bool:
+        """Whether the caller hangs up while `sound` plays; plans their hang-up for later, if any."""
+        later = self._caller.hangup_after(sound)
+        if later is not None and self._planned_hangup is None:
+            self._planned_hangup = asyncio.get_running_loop().call_later(later, self._hang_up_as_planned)
+        return self._caller.hangup_on(sound)
+
+    def _hang_up_as_planned(self) -> None:
+        self._hanging_up = asyncio.get_running_loop().create_task(self.hang_up("caller"))
 
     def _stop_playbacks(self) -> None:
         for playback in self._ari.playbacks.values():
@@ -639,15 +763,20 @@ class SimulatedAriChannel:
 
 
 class _Playback:
-    def __init__(self, playback_id: str, media: str, channel: SimulatedAriChannel, language: str) -> None:
+    def __init__(self, playback_id: str, medias: list[str], channel: SimulatedAriChannel, language: str) -> None:
         self.id = playback_id
-        self.media = media
+        self.medias = medias
+        self.index = 0  # the media playing (the first while queued)
         self.channel = channel
         self.language = language
         self.state = "queued"
-        self.controllable = not media.startswith("digits:")
+        self.controllable = False  # until a sound: media starts (digits: alone never is)
         self.over = False
         self.stopped = asyncio.Event()
+
+    @property
+    def media(self) -> str:
+        return self.medias[self.index]
 
     def stop(self) -> None:
         if self.state == "queued":
@@ -655,8 +784,11 @@ class _Playback:
         self.stopped.set()
 
     def json(self) -> dict[str, Any]:
-        return {"id": self.id, "media_uri": self.media, "target_uri": f"channel:{self.channel.id}",
-                "language": self.language, "state": self.state}
+        """As stasis_app_playback_to_json: the current media, and the next one when there is one."""
+        data = {"id": self.id, "media_uri": self.media}
+        if self.index < len(self.medias) - 1:
+            data["next_media_uri"] = self.medias[self.index + 1]
+        return data | {"target_uri": f"channel:{self.channel.id}", "language": self.language, "state": self.state}
 
 
 class _Connection:
@@ -695,6 +827,17 @@ def _error(status: int, message: str) -> Response:
 
 def _timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _said_digits(medias: Sequence[str]) -> str | None:
+    """The digits a list of nothing but digit sounds says (``sound:digits/4``… → ``4``…), else None."""
+    digits = ""
+    for media in medias:
+        digit = _DIGIT_SOUNDS.get(media.removeprefix("sound:")) if media.startswith("sound:") else None
+        if digit is None:
+            return None
+        digits += digit
+    return digits
 
 
 def _int(text: str | None, default: int) -> int:

@@ -14,10 +14,12 @@ functions), playing the caller's part where the command waits for the caller:
 * A hang-up, by the caller during a command or by the service's HANGUP: the reply to that
   command comes first (`200 result=-1` or `200 result=1`), then on FastAGI the unsolicited
   `HANGUP` line that `run_agi` writes when it notices the hang-up. A caller who hangs up
-  between commands (the call timed out) gets only the `HANGUP` line. From then on commands
-  run in dead mode: those res_agi allows on a dead channel (SET/GET VARIABLE, VERBOSE, EXEC,
-  NOOP) are answered, the others get `511 Command Not Permitted on a dead channel or intercept
-  routine`. Classic AGI gets no `HANGUP` line (Asterisk sends SIGHUP instead; not simulated).
+  between commands (they gave up on the call, or hang up as `Caller.hangup_after` planned,
+  e.g. while the service waits for a backend) gets only the `HANGUP` line, at once. From then
+  on commands run in dead mode: those res_agi allows on a dead channel (SET/GET VARIABLE,
+  VERBOSE, EXEC, NOOP) are answered, the others get `511 Command Not Permitted on a dead channel
+  or intercept routine`. Classic AGI gets no `HANGUP` line: Asterisk sends the program SIGHUP
+  instead (`signal_hangup`). With the channel variable `AGISIGHUP` false (`no`), neither.
 * Closing the connection with the channel still up hands the caller to the dialplan: with
   `IVR_TRANSFER` set that is a transfer, otherwise the dialplan hangs up.
 
@@ -74,7 +76,7 @@ class SimulatedChannel:
     ringing. `variables` are channel variables the dialplan set before AGI (e.g. `IVR_JOB_ID`).
     `turnarounds`, when given, receives for each command after the first the seconds between
     writing the previous reply and reading this command: the service's own time, the caller's
-    thinking excluded.
+    thinking excluded. `signal_hangup` is how a classic AGI program gets Asterisk's SIGHUP.
 
     After `run`: `transcript`, `closed_by_service` (the service closed the connection, rather
     than the simulator giving up), `close_delay` (seconds from the hang-up to that close).
@@ -94,6 +96,7 @@ class SimulatedChannel:
         timeout: float = 60.0,
         close_wait: float = 5.0,
         turnarounds: list[float] | None = None,
+        signal_hangup: Callable[[], None] | None = None,
     ) -> None:
         self.transcript = Transcript()
         self.closed_by_service = False
@@ -111,10 +114,13 @@ class SimulatedChannel:
         self._timeout = timeout
         self._close_wait = close_wait
         self._turnarounds = turnarounds
+        self._signal_hangup = signal_hangup
+        self._tells_hangup = not _ast_false(self._variables.get("AGISIGHUP", ""))
         self._live_until = 0.0
+        self._planned_hangup: float | None = None  # when the caller means to hang up
         self._alive = True
         self._hung_up_at = 0.0
-        self._hangup_line_due = False
+        self._hangup_due = False  # run_agi has yet to tell of the hang-up
         self._commands = 0
         self._replied_at: float | None = None
         self._chunks: list[bytes] = []
@@ -142,7 +148,9 @@ class SimulatedChannel:
 
     async def _serve(self) -> None:
         while True:
-            deadline = self._live_until if self._alive else self._hung_up_at + self._close_wait
+            if self._alive and _now() >= self._caller_leaves_at():
+                await self._caller_leaves()  # while the service was busy, e.g. at a backend
+            deadline = self._caller_leaves_at() if self._alive else self._hung_up_at + self._close_wait
             try:
                 async with asyncio.timeout_at(deadline):
                     line = await self._next_command()
@@ -150,8 +158,7 @@ class SimulatedChannel:
                 if not self._alive:
                     self.transcript.note(f"the service did not close the connection within {self._close_wait:g} s")
                     return
-                self.transcript.note(f"the caller gave up: the call was still going after {self._timeout:g} s")
-                await self._caller_hangs_up_between_commands()
+                await self._caller_leaves()
                 continue
             if line is None:
                 self._service_closed()
@@ -179,11 +186,7 @@ class SimulatedChannel:
         if self._alive and self._commands > self._max_commands:
             self.transcript.note(f"the service sent more than {self._max_commands} commands: the caller hung up")
             await self._caller_hangs_up_between_commands()
-        reply = await self._execute(_words(line)) + "\n"
-        if self._hangup_line_due:
-            self._hangup_line_due = False
-            reply += "HANGUP\n"
-        await self._send(reply)
+        await self._reply(await self._execute(_words(line)) + "\n")
         self._replied_at = _now()
 
     async def _execute(self, argv: list[str]) -> str:
@@ -202,19 +205,49 @@ class SimulatedChannel:
         self._writer.write(text.encode("utf-8"))
         await self._writer.drain()
 
+    async def _reply(self, reply: str) -> None:
+        """Send `reply`, then tell of a hang-up as run_agi does once it notices one: the `HANGUP`
+        line on FastAGI, SIGHUP to a classic program."""
+        due, self._hangup_due = self._hangup_due, False
+        if due and self._network:
+            reply += "HANGUP\n"
+        if reply:
+            await self._send(reply)
+        if due and not self._network and self._signal_hangup is not None:
+            self._signal_hangup()
+
     # -- hang-ups and the end of the session ------------------------------------------------
 
     def _hang_up(self, by: str) -> None:
         self._alive = False
         self._hung_up_at = _now()
-        self._hangup_line_due = self._network
+        self._hangup_due = self._tells_hangup
         self._record(Event("hangup", by))
 
     async def _caller_hangs_up_between_commands(self) -> None:
         self._hang_up("caller")
-        if self._hangup_line_due:
-            self._hangup_line_due = False
-            await self._send("HANGUP\n")
+        await self._reply("")
+
+    def _caller_leaves_at(self) -> float:
+        """When the caller ends the live call of their own accord: as planned, or giving up."""
+        planned = self._planned_hangup
+        return self._live_until if planned is None else min(planned, self._live_until)
+
+    def _note_giving_up(self) -> None:
+        """Note it when the caller's own end of the call is giving up on it, not a planned hang-up."""
+        if self._planned_hangup is None or self._planned_hangup > self._live_until:
+            self.transcript.note(f"the caller gave up: the call was still going after {self._timeout:g} s")
+
+    async def _caller_leaves(self) -> None:
+        self._note_giving_up()
+        await self._caller_hangs_up_between_commands()
+
+    def _hangs_up_on(self, sound: str) -> bool:
+        """Whether the caller hangs up while `sound` plays; notes when they mean to hang up later."""
+        later = self._caller.hangup_after(sound)
+        if later is not None and self._planned_hangup is None:
+            self._planned_hangup = _now() + later
+        return self._caller.hangup_on(sound)
 
     def _service_closed(self) -> None:
         if self.closed_by_service:
@@ -257,10 +290,10 @@ class SimulatedChannel:
     async def _ask(self, request: InputRequest) -> str | None:
         """The caller's keys (DTMF only), or None when they hang up or give up on the call."""
         try:
-            async with asyncio.timeout_at(self._live_until):
+            async with asyncio.timeout_at(self._caller_leaves_at()):
                 keys = await self._caller.keys_for(request)
         except TimeoutError:
-            self.transcript.note(f"the caller gave up: the call was still going after {self._timeout:g} s")
+            self._note_giving_up()
             return None
         return None if keys is None else "".join(key for key in keys if key in DTMF_KEYS)
 
@@ -292,7 +325,7 @@ class SimulatedChannel:
         if not self._play(sound):
             return f"200 result=-1 endpos={offset}"
         samples = self._sounds.samples(sound, self._language)
-        if self._caller.hangup_on(sound):
+        if self._hangs_up_on(sound):
             self._variables["PLAYBACKSTATUS"] = "FAILED"
             self._hang_up("caller")
             return f"200 result=-1 endpos={(offset + samples) // 2 if offset < samples else samples}"
@@ -308,7 +341,7 @@ class SimulatedChannel:
         if prompt:
             if not self._play(prompt):
                 return "200 result=-1"
-            if self._caller.hangup_on(prompt):
+            if self._hangs_up_on(prompt):
                 self._hang_up("caller")
                 return "200 result=-1"
         if max_digits == 0:
@@ -325,7 +358,7 @@ class SimulatedChannel:
         if len(argv) != 4 or _scan_int(argv[2]) is None:
             return None
         self._heard(Event("digits", argv[2]))
-        if any(self._caller.hangup_on(f"digits/{digit}") for digit in argv[2]):
+        if any(self._hangs_up_on(f"digits/{digit}") for digit in argv[2]):
             self._hang_up("caller")
             return "200 result=-1"
         return "200 result=0"
@@ -532,6 +565,11 @@ def _atoi(text: str) -> int:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
+
+
+def _ast_false(value: str) -> bool:
+    """Asterisk's ast_false: how `AGISIGHUP=no` turns the hang-up signal off."""
+    return value.strip().lower() in ("no", "false", "n", "f", "0", "off")
 
 
 def _known(value: str) -> str:

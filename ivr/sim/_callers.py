@@ -1,8 +1,10 @@
 """The person on the phone: what they type when asked, and when they hang up.
 
 The simulated Asterisk asks the caller only at GET DATA and WAIT FOR DIGIT; sounds always play
-to the end unless the caller hangs up during one. A `ScriptedCaller` answers from a key buffer
-(end-to-end tests, the load benchmark); an `InteractiveCaller` asks a person at a terminal.
+to the end unless the caller hangs up during one. A caller may also hang up a while after a
+sound, whatever is going on then: a question, or nothing (the service busy at a backend). A
+`ScriptedCaller` answers from a key buffer (end-to-end tests, the load benchmark); an
+`InteractiveCaller` asks a person at a terminal.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class Caller(Protocol):
         """Whether the caller hangs up while `sound` plays (`digits/<d>` for each SAY DIGITS digit)."""
         ...
 
+    def hangup_after(self, sound: str) -> float | None:
+        """Seconds after `sound` starts at which the caller hangs up, whatever is going on then;
+        None when they do not mean to. Asked as `hangup_on` is; the first plan made holds."""
+        ...
+
     def observe(self, event: Event) -> None:
         """Told every transcript event as it happens."""
         ...
@@ -69,11 +76,16 @@ class ScriptedCaller:
     one key. Once the buffer is empty every request times out in silence.
 
     `hangup_on` is a prompt id (hang up while `keybox/<id>` plays), `digits` (during the first
-    SAY DIGITS) or `tts` (during the first TTS sound). `think` gives the seconds to wait before
+    SAY DIGITS) or `tts` (during the first TTS sound). With `hangup_delay` the caller hangs up
+    that many seconds after that sound starts instead, whatever is going on then (after typing
+    their answer to a question it asks, say). `think` gives the seconds to wait before
     answering each input request.
     """
 
-    def __init__(self, keys: str = "", hangup_on: str | None = None, think: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, keys: str = "", hangup_on: str | None = None, think: Callable[[], float] | None = None,
+        hangup_delay: float | None = None,
+    ) -> None:
         buffer = "".join(keys.split())
         unknown = set(buffer) - DTMF_KEYS - {_SILENT, _HANG_UP}
         if unknown:
@@ -81,6 +93,7 @@ class ScriptedCaller:
         self._buffer = buffer
         self._position = 0
         self._hangup_on = hangup_on
+        self._hangup_delay = hangup_delay
         self._think = think
 
     @property
@@ -110,6 +123,12 @@ class ScriptedCaller:
         return typed
 
     def hangup_on(self, sound: str) -> bool:
+        return self._hangup_delay is None and self._is_hangup_sound(sound)
+
+    def hangup_after(self, sound: str) -> float | None:
+        return self._hangup_delay if self._is_hangup_sound(sound) else None
+
+    def _is_hangup_sound(self, sound: str) -> bool:
         match self._hangup_on:
             case None:
                 return False
@@ -155,6 +174,9 @@ class InteractiveCaller:
 
     def hangup_on(self, sound: str) -> bool:
         return False
+
+    def hangup_after(self, sound: str) -> float | None:
+        return None
 
     def observe(self, event: Event) -> None:
         if event.kind == "language":

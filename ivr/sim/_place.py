@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -146,9 +147,10 @@ async def run_classic_agi(
 
     The program gets the route, then `args`, as arguments (and as `agi_arg_1`, …); `agi_request` is
     `argv[0]`. Its environment is this process's, plus the `AST_*` paths Asterisk sets, plus
-    `env`. Its stderr is collected (up to 1 MiB) for the result. A program that closed its stdout
-    gets `close_wait` seconds to exit; one still running then, or one the simulator gave up on,
-    is killed.
+    `env`. Its stderr is collected (up to 1 MiB) for the result. When the channel hangs up the
+    program gets SIGHUP, as from Asterisk (unless `variables` set ``AGISIGHUP=no``). A program
+    that closed its stdout gets `close_wait` seconds to exit; one still running then, or one the
+    simulator gave up on, is killed.
     """
     environment = agi_environment(
         route, program=argv[0], args=args, language=language, caller_id=caller_id, overrides=agi_env
@@ -180,6 +182,7 @@ async def run_classic_agi(
         timeout=timeout,
         close_wait=close_wait,
         turnarounds=turnarounds,
+        signal_hangup=lambda: _sighup(process),
     )
     try:
         transcript = await channel.run()
@@ -217,6 +220,14 @@ def _split_address(address: str) -> tuple[str, int]:
 async def _collect(stream: asyncio.StreamReader, into: bytearray) -> None:
     while chunk := await stream.read(64 * 1024):
         into += chunk[: max(0, _STDERR_LIMIT - len(into))]
+
+
+def _sighup(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        try:
+            process.send_signal(signal.SIGHUP)
+        except ProcessLookupError:  # it has just ended
+            pass
 
 
 async def _reap(process: asyncio.subprocess.Process, grace: float) -> int:

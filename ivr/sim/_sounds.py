@@ -3,8 +3,10 @@
 A real Asterisk answers STREAM FILE and GET DATA with `-1` when the file is missing in the
 channel's language, exactly as for a hang-up, so the simulator must know which sounds exist:
 the fixed prompts are `keybox/<id>` in every language the prompt catalog has a text for, TTS
-renders are `tts/<hash>` wherever the TTS cache holds their text. Everything else is missing
-unless listed in `others` (say a core sound such as `beep`).
+renders are `tts/<hash>` wherever the TTS cache holds their text or their audio (a render made
+by a service in another process: its text is not kept on disk, so the transcript shows it as
+`TTS_ELSEWHERE`). Everything else is missing unless listed in `others` (say a core sound such
+as `beep`).
 
 Unlike Asterisk, which falls back to the default language's file when the channel's language
 has none, a prompt missing in the channel's language is missing here: the contract wants every
@@ -20,7 +22,10 @@ from ivr.sim._transcript import PROMPT_PREFIX, Event
 from ivr.tts import SOUND_PREFIX as TTS_PREFIX
 from ivr.tts import TtsCache
 
-__all__ = ["SoundLibrary"]
+__all__ = ["TTS_ELSEWHERE", "SoundLibrary"]
+
+TTS_ELSEWHERE = "(text spoken by the service)"
+"""What the transcript shows for a render whose text only the service that made it knows."""
 
 SAMPLE_RATE = 8000
 """The sounds are 8 kHz: `endpos` in a STREAM FILE reply counts samples at this rate."""
@@ -46,15 +51,16 @@ class SoundLibrary:
         if name.startswith(PROMPT_PREFIX):
             return bool(self._catalog.texts.get(language, {}).get(name.removeprefix(PROMPT_PREFIX)))
         if name.startswith(TTS_PREFIX):
-            return self._tts_text(name) is not None
+            return self._tts_text(name) is not None or self._rendered_elsewhere(name)
         return name in self._others
 
     def describe(self, name: str) -> Event:
         """The event for a sound that exists (`exists` is the caller's to check first)."""
         if name.startswith(PROMPT_PREFIX):
             return Event("prompt", name.removeprefix(PROMPT_PREFIX))
-        text = self._tts_text(name) if name.startswith(TTS_PREFIX) else None
-        return Event("tts", text) if text is not None else Event("sound", name)
+        if name.startswith(TTS_PREFIX):
+            return Event("tts", self._tts_text(name) or TTS_ELSEWHERE)
+        return Event("sound", name)
 
     def samples(self, name: str, language: str) -> int:
         """The sound's length in samples, estimated from what it says (one second if unknown)."""
@@ -65,6 +71,9 @@ class SoundLibrary:
             text = self._tts_text(name) or ""
         seconds = len(text) / _CHARACTERS_PER_SECOND if text else 1.0
         return max(SAMPLE_RATE // 10, int(seconds * SAMPLE_RATE))
+
+    def _rendered_elsewhere(self, name: str) -> bool:
+        return self._tts is not None and self._tts.wav_path(name).is_file()
 
     def _tts_text(self, name: str) -> str | None:
         text = self._tts_texts.get(name)

@@ -122,6 +122,13 @@ def test_args_in_numeric_order_up_to_the_first_gap() -> None:
     assert env(*numbered).args == tuple(f"a{n}" for n in range(1, 12))
 
 
+def test_an_argument_number_no_asterisk_sends_is_no_argument() -> None:
+    environment = env("agi_arg_1: keybox", f"agi_arg_{'2' * 5000}: x", "agi_arg_00002: y")
+
+    assert environment.args == ("keybox",)  # never an int() of 5,000 digits
+    assert environment.get(f"agi_arg_{'2' * 5000}") == "x"
+
+
 async def test_read_environment_stops_at_the_blank_line(link: Link) -> None:
     await link.asterisk.send(*FASTAGI_ENV, b"", b"200 result=0")
 

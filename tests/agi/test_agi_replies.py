@@ -192,3 +192,28 @@ def test_a_garbled_reply_never_echoes_what_the_caller_typed() -> None:
     with pytest.raises(AgiProtocolError) as caught:
         ReplyParser().feed("x2580")
     assert "2580" not in str(caught.value) and "25" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param("200 result=" + "7" * 5000, id="GET-DATA-5000-digits"),
+        pytest.param("200 result=" + "7" * 5000 + " (timeout)", id="GET-DATA-5000-digits-timeout"),
+        pytest.param("200 result=-" + "1" * 5000, id="negative-5000-digits"),
+        pytest.param("200 result=" + "*" * 1025, id="1025-keys"),
+        pytest.param("200 result=0 endpos=" + "9" * 5000, id="endpos-5000-digits"),
+        pytest.param("200 result=0 endpos=" + "9" * 21, id="endpos-past-64-bits"),
+    ],
+)
+def test_an_over_long_result_is_a_protocol_error(line: str) -> None:
+    """Past Python's 4,300-digit int() limit too: never a bare ValueError."""
+    with pytest.raises(AgiProtocolError, match="over-long") as caught:
+        ReplyParser().feed(line)
+    assert "7777" not in str(caught.value)  # what the caller typed is never echoed
+
+
+def test_the_longest_get_data_asterisk_sends_is_read() -> None:
+    digits = "1" * 1023  # handle_getdata's 1024-byte buffer, its NUL aside
+    reply = ReplyParser().feed(f"200 result={digits} (timeout)")
+    assert isinstance(reply, AgiReply)
+    assert (reply.result_text, reply.timeout) == (digits, True)

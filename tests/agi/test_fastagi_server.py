@@ -15,6 +15,7 @@ import pytest
 from ivr.agi import AgiCall, FastAgiServer
 from ivr.errors import ChannelHangupError
 from ivr.logging import get_logger
+from ivr.netallow import parse_networks
 
 if TYPE_CHECKING:
     from conftest import CapturedLog
@@ -364,3 +365,81 @@ async def test_many_concurrent_calls_all_complete(handlers: Handlers) -> None:
     assert len(handlers.seen) == calls
     assert all(seen.outcome == "done" for seen in handlers.seen.values())
     assert {seen.digits for seen in handlers.seen.values()} == {f"{n:04d}" for n in range(calls)}
+
+
+# -- who may connect, and connections that are not calls yet ---------------------------------
+
+
+async def test_a_peer_outside_the_allow_list_is_closed_before_anything_is_read(
+    handlers: Handlers, captured_log: CapturedLog
+) -> None:
+    async with serving(handlers.pin, allow=parse_networks("10.0.0.0/8,::1/128")) as server:
+        peer = await Peer.call(server.port, unique_id="7.1")  # a whole environment: still refused
+        await peer.assert_closed_by_server()
+        assert (server.active, server.pending) == (0, 0)
+
+    assert handlers.seen == {}
+    [event] = captured_log.events("agi.peer_refused")
+    assert event["level"] == "warning" and event["peer"].startswith("127.0.0.1:")
+    assert "exception" not in event
+    assert not captured_log.events("agi.bad_environment")
+
+
+async def test_ipv6_loopback_is_allowed_by_default(handlers: Handlers) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        server = FastAgiServer(handlers.pin, "::1", 0)
+        await server.start()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    try:
+        reader, writer = await asyncio.open_connection("::1", server.port)
+        peer = Peer(reader, writer)
+        await peer.send_env(environment("keybox", "7.2"))
+        await peer.pin_call()
+    finally:
+        await server.drain(0)
+    assert handlers.seen["7.2"].outcome == "done"
+
+
+async def test_connections_still_reading_their_environment_are_pending_not_calls(handlers: Handlers) -> None:
+    async with serving(handlers.pin, env_timeout=60) as server:
+        silent = [await Peer.connect(server.port) for _ in range(5)]
+        await until(lambda: server.pending == 5)
+        assert server.active == 0
+
+        peer = await Peer.call(server.port, unique_id="7.3")
+        await peer.expect('STREAM FILE keybox/welcome ""', "200 result=0 endpos=8000")
+        assert (server.active, server.pending) == (1, 5)
+        await peer.expect("GET DATA keybox/enter-pin 6000 4", "200 result=1234")
+        await peer.expect("HANGUP", "200 result=1")
+        await peer.assert_closed_by_server()
+        for other in silent:
+            other.writer.close()
+
+    assert handlers.seen["7.3"].outcome == "done"
+
+
+async def test_past_the_pending_cap_the_oldest_silent_connection_is_closed(
+    handlers: Handlers, captured_log: CapturedLog
+) -> None:
+    async with serving(handlers.pin, env_timeout=60, max_pending=4) as server:
+        silent = [await Peer.connect(server.port) for _ in range(4)]
+        await until(lambda: server.pending == 4)
+        newer = [await Peer.connect(server.port) for _ in range(6)]
+        await until(lambda: server.pending == 4)
+        for oldest in silent:
+            await oldest.assert_closed_by_server()
+
+        peer = await Peer.call(server.port, unique_id="7.4")  # a real call still gets through
+        await peer.pin_call()
+        assert server.pending == 3  # the real call was pending a moment too: one more made room
+        assert not captured_log.events("agi.bad_environment")  # closed on purpose, said once
+        for other in newer:
+            other.writer.close()
+
+    assert handlers.seen["7.4"].outcome == "done"
+    evicted = captured_log.events("agi.pending_evicted")
+    assert 1 <= len(evicted) < 7  # at most a line a second, however many
+    assert evicted[0]["level"] == "warning" and evicted[0]["count"] == 1

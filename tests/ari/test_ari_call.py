@@ -84,7 +84,7 @@ async def test_an_escape_key_stops_a_playback_and_other_keys_are_ignored() -> No
     assert sim.stopped_playbacks == ["sound:keybox/choose-pod"]
 
 
-async def test_digits_cannot_be_stopped_but_their_escape_key_is_returned() -> None:
+async def test_an_escape_key_stops_the_digits() -> None:
     seen: list[object] = []
 
     async def handler(call: AriCall) -> None:
@@ -93,7 +93,7 @@ async def test_digits_cannot_be_stopped_but_their_escape_key_is_returned() -> No
     async with stasis(handler, playback_seconds=0.3) as (sim, app):
         result = await place(sim, app, PressingCaller(sim, "digits", "5"))
     assert seen == ["5"]
-    assert sim.stopped_playbacks == []  # ARI answered 500: digits: media play to their end
+    assert sim.stopped_playbacks == ["sound:digits/1"]  # a list of sound: media can be stopped
     assert result.transcript.said_digits == ["1234"]
 
 
@@ -159,6 +159,23 @@ async def test_a_hang_up_during_a_prompt_is_not_a_missing_sound() -> None:
     assert seen == ["hung up"]
     assert "ari.sound_missing" not in [entry["event"] for entry in logs]
 
+
+
+async def test_wait_hangup_returns_when_the_caller_hangs_up_between_operations() -> None:
+    """As while the flow waits for a backend: no operation is pending, the events say it."""
+    seen: list[object] = []
+
+    async def handler(call: AriCall) -> None:
+        await call.play("keybox/welcome")
+        await asyncio.wait_for(call.wait_hangup(), 5)
+        seen.append(call.hung_up)
+        await asyncio.wait_for(call.wait_hangup(), 5)  # and at once after that
+
+    async with stasis(handler) as (sim, app):
+        result = await place(sim, app, ScriptedCaller(hangup_on="welcome", hangup_delay=0.05))
+    assert seen == [True]
+    assert result.transcript.prompts == ["welcome"]
+    assert (result.ended_by, result.requests_after_end) == ("caller", 0)
 
 async def test_a_missing_sound_is_logged_and_skipped() -> None:
     seen: list[object] = []
@@ -292,7 +309,7 @@ async def test_rest_answers_are_mapped_to_the_errors_the_flow_knows() -> None:
         with pytest.raises(AriError) as late:
             await rest.answer("slow")
         assert late.value.status is None
-        assert await rest.stop_playback("p1") is False  # ARI cannot stop digits: media
+        assert await rest.stop_playback("p1") is False  # ARI cannot stop, e.g., digits: media
     finally:
         await rest.aclose()
 

@@ -171,3 +171,35 @@ async def test_turnarounds_exclude_the_callers_thinking(fastagi: FastAgi) -> Non
 async def test_unreachable_service_raises(sounds: SoundLibrary) -> None:
     with pytest.raises(OSError):
         await place_call("127.0.0.1:1", caller=ScriptedCaller(), sounds=sounds)
+
+
+async def test_caller_hangs_up_between_commands_a_while_after_a_prompt(fastagi: FastAgi) -> None:
+    """As while the service waits for a backend: the HANGUP line comes with no command pending."""
+    call = await fastagi.dial(ScriptedCaller("1", hangup_on="choose-code-type", hangup_delay=0.05), answered=True)
+
+    assert await call.service.send("GET DATA keybox/choose-code-type 6000 1") == "200 result=1"
+    assert await call.service.line() == "HANGUP"  # nothing was sent meanwhile
+    assert await call.service.send("CHANNEL STATUS") == DEAD_CHANNEL
+
+    result = await call.hang_up_and_result()
+    assert result.transcript.events[-2:] == [Event("pressed", "1"), Event("hangup", "caller")]
+    assert result.transcript.notes == []  # a planned hang-up, not a caller giving up
+
+
+async def test_a_planned_hang_up_during_a_question_ends_it(fastagi: FastAgi) -> None:
+    caller = ScriptedCaller("1234#", hangup_on="welcome", hangup_delay=0.05, think=lambda: 5.0)
+    call = await fastagi.dial(caller, answered=True)
+
+    assert (await call.service.send('STREAM FILE keybox/welcome ""')).startswith("200 result=0 endpos=")
+    assert await call.service.send("GET DATA keybox/enter-pin 6000 4") == "200 result=-1"
+    assert await call.service.line() == "HANGUP"
+    result = await call.hang_up_and_result()
+    assert result.transcript.hung_up_by == "caller" and result.duration < 2
+
+
+async def test_agisighup_no_means_no_hangup_line(fastagi: FastAgi) -> None:
+    call = await fastagi.dial(ScriptedCaller(hangup_on="welcome"), answered=True, variables={"AGISIGHUP": "no"})
+
+    assert (await call.service.send('STREAM FILE keybox/welcome ""')).startswith("200 result=-1 endpos=")
+    assert await call.service.send("CHANNEL STATUS") == DEAD_CHANNEL  # no HANGUP line before it
+    assert (await call.hang_up_and_result()).transcript.hung_up_by == "caller"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -58,6 +59,7 @@ async def test_classic_session(program: list[str], sounds: SoundLibrary) -> None
         sounds=sounds,
         args=["x=1"],
         env={"SIM_COMMANDS": json.dumps(commands)},
+        variables={"AGISIGHUP": "no"},  # the program goes on after the hang-up: no SIGHUP ends it
         timeout=3.0,
     )
 
@@ -95,9 +97,24 @@ async def test_classic_program_that_lingers_after_a_hang_up_is_killed(program: l
         sounds=sounds,
         close_wait=0.3,
         env={"SIM_COMMANDS": json.dumps(["WAIT FOR DIGIT 1000"]), "SIM_LINGER": "1"},
+        variables={"AGISIGHUP": "no"},
     )
 
     assert json.loads(result.stderr or "")["replies"] == ["200 result=-1"]
     assert not result.closed_by_service
     assert result.returncode is not None and result.returncode < 0
     assert result.duration < 3
+
+
+async def test_a_hang_up_sends_the_program_sighup(program: list[str], sounds: SoundLibrary) -> None:
+    """As Asterisk does unless AGISIGHUP=no: this program has no handler, so SIGHUP ends it."""
+    result = await run_classic_agi(
+        program,
+        caller=ScriptedCaller("!"),
+        sounds=sounds,
+        env={"SIM_COMMANDS": json.dumps(["WAIT FOR DIGIT 1000"]), "SIM_LINGER": "1"},
+    )
+
+    assert result.returncode == -signal.SIGHUP
+    assert result.transcript.hung_up_by == "caller"
+    assert result.closed_by_service and result.duration < 3

@@ -208,13 +208,17 @@ def apply(patches: list[str]) -> None:
     if "nostore" in names:
         from ivr.store import SqliteStore
 
-        async def is_locked(self: SqliteStore, kind: str, subject: str) -> bool:
-            return False
+        async def add_failures(self: SqliteStore, failures: object) -> list[int]:
+            return []
+
+        async def nothing(self: SqliteStore, *args: object) -> None:
+            return None
 
         async def save(self: SqliteStore, record: object) -> None:
             return None
 
-        SqliteStore.is_locked = is_locked  # type: ignore[method-assign]
+        SqliteStore.add_failures = add_failures  # type: ignore[method-assign,assignment]
+        SqliteStore.remove_failures = nothing  # type: ignore[method-assign,assignment]
         SqliteStore.save = save  # type: ignore[method-assign,assignment]
     if "nometrics" in names:
         from ivr.web import Metrics

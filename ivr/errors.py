@@ -15,6 +15,8 @@ The call flow decides what a caller hears by the class of the error, never by it
     │       ├── DeadlineExceededError    the call's deadline passed
     │       └── BadResponseError         a body that is not the promised JSON
     ├── TtsError                     a TTS engine or sox could not make a sound
+    ├── StoreError                   the store cannot keep what the line must keep (fail closed)
+    ├── SignInThrottledError         the line is paced against guessing and this caller got no turn
     └── AgiError                     the Asterisk side of a call
         ├── ChannelHangupError       the caller hung up (or the channel died)
         └── AgiProtocolError         a reply that breaks the protocol, or a command AGI refused
@@ -115,6 +117,15 @@ class MaintenanceError(ApiError, UnavailableError):
 
 class TtsError(IvrError):
     """A TTS engine, or sox, could not make a sound (the message says how to fix it)."""
+
+
+class StoreError(IvrError):
+    """The store could not read or write: the caller hears `system-unavailable`, never a way past
+    a safeguard that could not do its job."""
+
+
+class SignInThrottledError(IvrError):
+    """Too many wrong PINs on the whole line: sign-ins are paced and this one got no turn in time."""
 
 
 class AgiError(IvrError):

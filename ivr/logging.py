@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO
@@ -18,7 +19,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["bind_call", "configure_logging", "get_logger", "mask_code", "redact"]
+__all__ = ["ThrottledWarning", "bind_call", "configure_logging", "get_logger", "mask_code", "redact"]
 
 REDACTED = "[REDACTED]"
 
@@ -131,3 +132,21 @@ def bind_call(call_id: str, **context: Any) -> Iterator[None]:
     """Within this block every log line (in this task) carries `call_id` and `context`."""
     with structlog.contextvars.bound_contextvars(call_id=call_id, **context):
         yield
+
+
+class ThrottledWarning:
+    """One warning event for something a peer can make happen at will (a refused connection,
+    a made-up route): the first at once, then at most one line every `every` seconds, with
+    the count of those since the last line, so that a flood is not also a flood of log lines."""
+
+    def __init__(self, logger: Any, event: str, every: float = 1.0) -> None:
+        self._log, self._event, self._every = logger, event, every
+        self._count = 0
+        self._quiet_until = 0.0
+
+    def note(self, **fields: Any) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now >= self._quiet_until:
+            self._log.warning(self._event, count=self._count, **fields)
+            self._count, self._quiet_until = 0, now + self._every

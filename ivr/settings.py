@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationIn
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ivr.errors import SettingsError
+from ivr.netallow import parse_networks
 
 ENV_PREFIX = "IVR_"
 
@@ -56,8 +58,28 @@ class Settings(BaseSettings):
 
     agi_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
     agi_port: int = Field(4573, ge=0, le=65535, description=_PORT)
+    agi_env_timeout: float = Field(
+        2.0, gt=0, le=60, description="seconds a FastAGI connection may take to send its AGI environment, "
+        "more than 0 and at most 60"
+    )
+    agi_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")), min_length=1,
+        description="1 or more comma-separated networks in CIDR notation that FastAGI connections may come "
+        "from, e.g. 127.0.0.0/8,::1/128 or 172.28.73.0/24",
+    )
     http_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
     http_port: int = Field(8080, ge=0, le=65535, description=_PORT)
+    http_max_connections: int = Field(
+        64, ge=1, le=10000, description="open HTTP connections at most, 1 to 10000; past it new ones are closed at once"
+    )
+    http_header_timeout: float = Field(
+        5.0, gt=0, le=60, description="seconds a client may take to send a whole HTTP request, more than 0 and at most 60"
+    )
+    media_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")), min_length=1,
+        description="1 or more comma-separated networks in CIDR notation that may fetch sounds from /media, "
+        "e.g. 127.0.0.0/8,::1/128 or 172.28.73.0/24",
+    )
 
     ari_url: AnyHttpUrl | None = Field(
         None, description="Asterisk's HTTP server for ARI, e.g. http://asterisk:8088 (unset: ARI off)"
@@ -92,6 +114,21 @@ class Settings(BaseSettings):
     lockout_caller_failures: int = Field(10, ge=1, description="a whole number, 1 or more")
     lockout_window: float = Field(900, gt=0, description="seconds, more than 0")
     lockout_duration: float = Field(900, gt=0, description="seconds, more than 0")
+    lockout_withheld_failures: int = Field(
+        20, ge=1, description="a whole number, 1 or more: wrong guesses all withheld numbers share per window"
+    )
+    lockout_global_failures: int = Field(
+        100, ge=1, description="a whole number, 1 or more: wrong guesses on the whole line per window before "
+        "sign-ins are paced"
+    )
+    lockout_pace: float = Field(2.0, gt=0, le=60, description="seconds between sign-ins while paced, more than 0, at most 60")
+    lockout_pace_wait: float = Field(
+        20.0, gt=0, le=120, description="seconds a caller may wait for a paced sign-in, more than 0, at most 120"
+    )
+    lockout_pace_queue: int = Field(
+        20, ge=1, le=1000, description="callers waiting for a paced sign-in at most, 1 to 1000"
+    )
+    record_days: float = Field(90, gt=0, description="days call records are kept, more than 0")
     max_calls: int = Field(
         1000, ge=1, description="calls in progress at most, a whole number, 1 or more; past it callers hear "
         "system-unavailable"
@@ -139,6 +176,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("agi_allow", "media_allow", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = parse_networks(value)
+        if not networks:
+            raise ValueError("no network")
+        return networks
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -115,3 +115,24 @@ async def test_a_client_session_leaks_nothing(output: io.StringIO) -> None:
     logged = [e for e in events(output) if e["event"] == "kimvoice.request"]
     assert [e["method"] for e in logged] == ["LogOn", "GetKeyHolders", "ValidateKeyHolder", "GetCbsCode"]
     assert all(isinstance(e["ms"], float) and e["status"] == 200 for e in logged)
+
+
+def test_a_peer_driven_warning_is_logged_once_then_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of refused connections or made-up routes: one line a period, with the count since."""
+    from ivr.logging import ThrottledWarning
+
+    lines: list[tuple[str, dict[str, object]]] = []
+
+    class Recorder:
+        def warning(self, event: str, **fields: object) -> None:
+            lines.append((event, fields))
+
+    now = [1000.0]
+    monkeypatch.setattr("ivr.logging.time.monotonic", lambda: now[0])
+    warning = ThrottledWarning(Recorder(), "agi.peer_refused", every=1.0)
+    for _ in range(5000):
+        warning.note(peer="203.0.113.9:4000")
+    now[0] += 1.0
+    warning.note(peer="203.0.113.9:4001")
+    assert lines == [("agi.peer_refused", {"count": 1, "peer": "203.0.113.9:4000"}),
+                     ("agi.peer_refused", {"count": 5000, "peer": "203.0.113.9:4001"})]

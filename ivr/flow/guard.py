@@ -133,11 +133,13 @@ class Reservation:
     subjects: tuple[Subject, ...]
     at: float
     rows: list[int] = field(default_factory=list)
+    settled: bool = False
 
 
 @dataclass
 class _Count:
-    times: deque[float] = field(default_factory=deque)
+    times: deque[float] = field(default_factory=deque)  # guesses of the window, in flight included
+    pending: int = 0  # guesses sent and not answered yet
     until: float = 0.0
     label: str = ""
 
@@ -162,6 +164,7 @@ class SignInGuard:
         self._next_turn = 0.0
         self._clears_seen = 0
         self._next_sweep = 0.0
+        self._settled = asyncio.Event()  # set (and replaced) whenever a guess in flight is answered
 
     async def open(self) -> None:
         now = self._clock()
@@ -197,17 +200,31 @@ class SignInGuard:
 
     async def reserve(self, *subjects: Subject) -> Reservation:
         """Count one guess against every subject, or raise `SignInLocked` / `SignInThrottledError`
-        / `StoreError`. Call it right before the guess is sent."""
+        / `StoreError`. Call it right before the guess is sent.
+
+        When the guesses in flight would use up a subject's allowance, wait (at most `pace_wait`)
+        for their answers: right PINs give their place back, wrong ones lock.
+        """
         await self.check(*subjects)
         await self._turn()
+        deadline = asyncio.get_running_loop().time() + self.limits.pace_wait
+        while True:
+            locked = self._locked(subjects)  # a wait may have passed: look again, then count at once
+            if locked is not None:
+                raise SignInLocked(locked)
+            if not self._full(subjects):
+                break
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._settled.wait()
+            except TimeoutError:
+                raise SignInThrottledError("the guesses in flight on this key did not settle in time") from None
         now = self._clock()
-        locked = self._locked(subjects)  # the turn may have waited: look again, then count at once
-        if locked is not None:
-            raise SignInLocked(locked)
         reservation = Reservation(subjects, now)
         for subject in subjects:
             count = self._count(subject.kind, subject.digest)
             count.times.append(now)
+            count.pending += 1
             count.label = subject.label
         self._all.append(now)
         self._engage_pacing(now)
@@ -215,11 +232,14 @@ class SignInGuard:
             reservation.rows = await self._store.add_failures([(s.kind, s.digest, now) for s in subjects])
         except StoreError:
             log.error("guard.store_failed", action="count a guess")
+            await self.failed(reservation)  # not sent, yet counted: the guard fails closed
             raise
         return reservation
 
     async def signed_in(self, reservation: Reservation) -> None:
         """The guess was right: it no longer counts."""
+        if not self._settle(reservation):
+            return
         for subject in reservation.subjects:
             times = self._counts.get((subject.kind, subject.digest), _Count()).times
             if reservation.at in times:
@@ -232,7 +252,9 @@ class SignInGuard:
             log.warning("guard.store_failed", action="forget a right guess")
 
     async def failed(self, reservation: Reservation) -> Subject | None:
-        """The guess was wrong (it stays counted); the subject it locked, if any."""
+        """The guess was wrong, or got no answer (it stays counted); the subject it locked, if any."""
+        if not self._settle(reservation):
+            return None
         now = self._clock()
         locked: Subject | None = None
         for subject in reservation.subjects:
@@ -272,6 +294,7 @@ class SignInGuard:
         return count
 
     def _locked(self, subjects: tuple[Subject, ...]) -> Subject | None:
+        """The first subject locked, or out of allowance with its answered guesses alone."""
         now = self._clock()
         self._forget_old(now)
         for subject in subjects:
@@ -279,9 +302,31 @@ class SignInGuard:
             if count is None:
                 continue
             self._expire(count.times, now)
-            if count.until > now or len(count.times) >= self.limits.threshold(subject.kind):
+            answered = len(count.times) - count.pending
+            if count.until > now or answered >= self.limits.threshold(subject.kind):
                 return subject
         return None
+
+    def _full(self, subjects: tuple[Subject, ...]) -> bool:
+        """Whether the guesses in flight use up what is left of a subject's allowance."""
+        for subject in subjects:
+            count = self._counts.get((subject.kind, subject.digest))
+            if count is not None and len(count.times) >= self.limits.threshold(subject.kind):
+                return True
+        return False
+
+    def _settle(self, reservation: Reservation) -> bool:
+        """Mark `reservation` answered (once) and wake the sign-ins waiting on guesses in flight."""
+        if reservation.settled:
+            return False
+        reservation.settled = True
+        for subject in reservation.subjects:
+            count = self._counts.get((subject.kind, subject.digest))
+            if count is not None and count.pending:
+                count.pending -= 1
+        self._settled.set()
+        self._settled = asyncio.Event()
+        return True
 
     async def _apply_clears(self) -> bool:
         """Take in the locks an operator lifted (`ivr lockouts clear`); whether there were any."""
@@ -336,5 +381,5 @@ class SignInGuard:
         self._next_sweep = now + 60
         for subject, count in list(self._counts.items()):
             self._expire(count.times, now)
-            if not count.times and count.until <= now:
+            if not count.times and not count.pending and count.until <= now:
                 del self._counts[subject]

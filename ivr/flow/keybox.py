@@ -6,6 +6,7 @@ Each function is a step of `contracts/call-flow.md`, in the order the caller mee
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from ivr.errors import ApiError, ErrorCode, NotAuthorizedError
@@ -85,6 +86,8 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
         d.step("enter-pin")
         pin = await d.ask("enter-pin", max_digits=4, valid=is_four_digits)
         d.step("get-key-holders")
+        if s.guard.paced:
+            await d.play("please-wait")  # the line is under a guessing attack: a turn may take seconds
         try:
             guess = await s.guard.reserve(key, caller)
         except SignInLocked as locked:
@@ -92,14 +95,14 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
             raise EndCall(Outcome.KEY_LOCKED, f"{locked.subject.kind} locked") from None
         try:
             holders = await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
-        except ApiError as exc:
-            if exc.code not in (ErrorCode.PIN_MISMATCH, ErrorCode.KEY_NOT_FOUND):
+        except Exception as exc:
+            locked_now = await s.guard.failed(guess)  # no answer, or a hang-up, counts too
+            if not (isinstance(exc, ApiError) and exc.code in (ErrorCode.PIN_MISMATCH, ErrorCode.KEY_NOT_FOUND)):
                 raise
         else:
             d.record.key_number = key_number
             await s.guard.signed_in(guess)
             return key_number, holders
-        locked_now = await s.guard.failed(guess)
         if locked_now is not None:
             await d.play("key-locked")
             raise EndCall(Outcome.KEY_LOCKED, f"{locked_now.kind} locked by this failure")
@@ -144,10 +147,7 @@ async def codes(d: Dialog, s: Services, key_number: int, holder: KeyHolder, memb
         choice = await d.menu("choose-code-type", UPDATE + CBS, repeat=True)
         code_type = CodeType.UPDATE if choice == UPDATE else CodeType.CBS
         d.step("validate-key-holder")
-
-        async def revalidate() -> None:
-            await validate(d, s, key_number, member, pod, code_type)
-
+        revalidate = partial(validate, d, s, key_number, member, pod, code_type)
         await revalidate()
         if code_type is CodeType.UPDATE:
             read = await update_code(d, s, key_number, holder, member, pod, revalidate)
@@ -192,7 +192,7 @@ async def update_code(
     """Fetch the update code; return what reads it to the caller (again, if asked)."""
     d.step("get-update-code")
     code = await validated(
-        d, "GetUpdateCode", lambda: s.kimvoice.get_update_code(key_number, holder.primary_member, member, pod),
+        d, "GetUpdateCode", partial(s.kimvoice.get_update_code, key_number, holder.primary_member, member, pod),
         revalidate,
     )
 
@@ -214,7 +214,7 @@ async def cbs_code(
         d.step("get-cbs-code")
         try:
             code = await validated(
-                d, "GetCbsCode", lambda: s.kimvoice.get_cbs_code(box, shackle, key_number, holder.primary_member),
+                d, "GetCbsCode", partial(s.kimvoice.get_cbs_code, box, shackle, key_number, holder.primary_member),
                 revalidate,
             )
             break

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from ivr.errors import AgiProtocolError, ChannelHangupError, KimVoiceError
+from ivr.errors import AgiProtocolError, ChannelHangupError, KimVoiceError, SignInThrottledError, StoreError
 from ivr.flow.announce import announce
 from ivr.flow.call import Call
 from ivr.flow.dialog import Dialog, EndCall, OperatorRequested, TooManyAttempts
@@ -18,9 +18,10 @@ from ivr.flow.identify import identify
 from ivr.flow.keybox import keybox
 from ivr.flow.records import CallRecord, Outcome
 from ivr.flow.services import Services
-from ivr.logging import get_logger
+from ivr.logging import ThrottledWarning, get_logger
 
 log = get_logger("ivr.flow")
+_unknown_route = ThrottledWarning(log, "flow.unknown_route")  # the route is what the peer asked for
 
 Route = Callable[[Dialog, Services], Awaitable[Outcome]]
 
@@ -50,7 +51,7 @@ async def run_call(call: Call, services: Services, *, refuse: str | None = None)
 async def _run(d: Dialog, s: Services) -> Outcome:
     route = ROUTES.get(d.call.route)
     if route is None:
-        log.error("flow.unknown_route", route=d.call.route)
+        _unknown_route.note(route=d.call.route[:64])
         d.record.detail = f"unknown route {d.call.route!r}"
         await _quietly(d.call.hangup())
         return Outcome.ERROR
@@ -73,6 +74,9 @@ async def _run(d: Dialog, s: Services) -> Outcome:
                             f"at {exc.question}")
     except KimVoiceError as exc:
         log.warning("flow.backend_failed", error=str(exc), step=d.record.last_step)
+        return await _after(d, "system-unavailable", "unavailable", Outcome.UNAVAILABLE, type(exc).__name__)
+    except (StoreError, SignInThrottledError) as exc:
+        log.warning("flow.sign_in_refused", error=str(exc), step=d.record.last_step)
         return await _after(d, "system-unavailable", "unavailable", Outcome.UNAVAILABLE, type(exc).__name__)
     except AgiProtocolError as exc:
         log.error("flow.agi_protocol_error", error=str(exc), step=d.record.last_step)
@@ -116,7 +120,7 @@ async def _transfer(d: Dialog, reason: str) -> None:
     last_step = d.record.last_step
     d.step("transfer")
     await d.play("transferring")
-    await d.call.set_variable("IVR_KEY_NUMBER", str(d.record.key_number or ""))
+    await d.call.set_variable("IVR_KEY_NUMBER", d.record.key_shown)
     await d.call.set_variable("IVR_LAST_STEP", last_step)
     await d.call.set_variable("IVR_OUTCOME", reason)
     await d.call.transfer(d.config.operator)

@@ -5,26 +5,46 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 from ivr.flow.dialog import DialogConfig
-from ivr.flow.records import CallRecord
+from ivr.flow.guard import GuardLimits, LockoutStore, SignInGuard
+from ivr.flow.records import Announcements, CallRecord, CallRecords
 from ivr.kimvoice import KimVoice
 from ivr.settings import Settings
-from ivr.store import Announcements, CallRecords, Lockouts
 from ivr.tts import TtsCache
 
 RecordSink = Callable[[CallRecord], Awaitable[None]]
 
 
+class Store(CallRecords, Announcements, LockoutStore, Protocol):
+    """Everything the line keeps across calls (`ivr.store.SqliteStore`)."""
+
+    async def healthy(self) -> bool:
+        """Whether the store can keep what it must now (file in place, answering, writes going through)."""
+        ...
+
+    async def purge(self, *, records_before: float, lockouts_before: float) -> int:
+        """Drop call records and lockout rows too old to matter; the number of records dropped."""
+        ...
+
+
 @dataclass
 class Services:
     kimvoice: KimVoice
-    lockouts: Lockouts
-    records: CallRecords
-    announcements: Announcements
+    store: Store
+    guard: SignInGuard
     tts: TtsCache
     settings: Settings
     sinks: list[RecordSink] = field(default_factory=list)
+
+    @property
+    def records(self) -> CallRecords:
+        return self.store
+
+    @property
+    def announcements(self) -> Announcements:
+        return self.store
 
     @cached_property
     def dialog_config(self) -> DialogConfig:
@@ -33,3 +53,17 @@ class Services:
             please_wait_after=self.settings.please_wait_after,
             operator=self.settings.operator,
         )
+
+
+def guard_limits(settings: Settings) -> GuardLimits:
+    return GuardLimits(
+        key_failures=settings.lockout_key_failures,
+        caller_failures=settings.lockout_caller_failures,
+        withheld_failures=settings.lockout_withheld_failures,
+        global_failures=settings.lockout_global_failures,
+        window=settings.lockout_window,
+        duration=settings.lockout_duration,
+        pace=settings.lockout_pace,
+        pace_wait=settings.lockout_pace_wait,
+        pace_queue=settings.lockout_pace_queue,
+    )

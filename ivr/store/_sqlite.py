@@ -257,7 +257,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         row = await cursor.fetchone()
     version = int(row[0]) if row else 0
     if version > _VERSION:
-        raise StoreError(f"the database was written by a newer keybox-ivr (schema {version}, this one knows {_VERSION})")
+        raise StoreError(f"the database was written by a newer keybox-ivr (schema {version}, this one: {_VERSION})")
     await db.executescript(_SCHEMA)
     if version < _VERSION:
         async with db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'") as cursor:

@@ -81,13 +81,31 @@ async def test_concurrent_guesses_on_one_key_reserve_before_they_are_sent(store:
 
     async def one(n: int) -> bool:
         try:
-            await guard.reserve(key, guard.caller_subject(f"+1555{n:07d}"))
+            reservation = await guard.reserve(key, guard.caller_subject(f"+1555{n:07d}"))
         except SignInLocked:
             return False
+        await asyncio.sleep(0.01)  # the guess is on its way to KimVoice
+        await guard.failed(reservation)
         return True
 
     sent = await asyncio.gather(*(one(n) for n in range(500)))
     assert sum(sent) == 5
+
+
+async def test_right_pins_in_flight_give_their_place_back(store: SqliteStore, tmp_path: Path, clock: Clock) -> None:
+    """Twenty sign-ins at once on one key, all with the right PIN: the ones past the allowance
+    wait for the answers in flight instead of being locked out."""
+    guard = await guard_for(store, tmp_path, clock)
+    key = guard.key_subject("123456")
+
+    async def one(n: int) -> None:
+        reservation = await guard.reserve(key, guard.caller_subject(f"+1555{n:07d}"))
+        await asyncio.sleep(0.01)
+        await guard.signed_in(reservation)
+
+    await asyncio.gather(*(one(n) for n in range(20)))
+    await guard.check(key)
+    assert guard.active_locks() == []
 
 
 async def test_a_right_guess_does_not_count(store: SqliteStore, tmp_path: Path, clock: Clock) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import gc
 import gzip
@@ -34,11 +33,8 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,121 +51,24 @@ from ivr.kimvoice.sandbox import update_code_for
 from ivr.sim import ScriptedCaller, SoundLibrary, place_call
 from ivr.tts import TtsCache
 
+if __package__:  # python3 -m benchmarks.load
+    from ._children import HOST, Child, Children, die_with_parent, free_port, http, status_kb, temporary_children, wait_ready
+else:  # python3 benchmarks/load.py: this folder is sys.path[0]
+    from _children import HOST, Child, Children, die_with_parent, free_port, http, status_kb, temporary_children, wait_ready
+
 KEYS = "123456#2580#19"  # the sandbox's test key 123456, PIN 2580, update code (1), end (9)
 KEY, MEMBER, POD = 123456, 5001, 1  # what the sandbox knows of it: primary and update member, pod
 BARE_CODE = "2198067"  # what bare_responder.py reads out
-HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 CALL_TIMEOUT = 30.0  # bound on one call's service time, think time excluded
 CLOSE_WAIT = 5.0
 SAMPLE_EVERY = 0.25  # seconds between RSS / concurrency samples
 
 
 # -- the system under test -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the harness dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-class Children:
-    """Child processes started by the harness, stopped (TERM, then KILL) on exit."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.started: list[Child] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=self.workdir, start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509  # one prctl call; the harness starts no threads
-            )
-        child = Child(name, process, log)
-        self.started.append(child)
-        return child
-
-    def stop(self) -> None:
-        for child in reversed(self.started):
-            if child.process.poll() is None:
-                child.process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for child in reversed(self.started):
-            try:
-                child.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"{child.name} did not stop within {STOP_TIMEOUT:g} s of SIGTERM: killed", file=sys.stderr)
-                child.process.kill()
-                child.process.wait(5)
-        self.started.clear()
-
-
-async def _http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
-    """A minimal HTTP/1.0 GET on loopback: status and body."""
-    async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(HOST, port)
-        try:
-            writer.write(f"GET {path} HTTP/1.0\r\nHost: {HOST}\r\n\r\n".encode())
-            data = await reader.read(-1)
-        finally:
-            writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-    return status, body.decode("utf-8", errors="replace")
-
-
-async def _wait_ready(child: Child, port: int, path: str | None) -> None:
-    """Poll until `port` accepts (and `path` answers 200), or fail with the child's log."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    last = ""
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
-        try:
-            if path is None:
-                async with asyncio.timeout(1.0):
-                    _, writer = await asyncio.open_connection(HOST, port)
-                writer.close()
-                return
-            status, body = await _http_get(port, path, timeout=2.0)
-            if status == 200:
-                return
-            last = f"HTTP {status} {body[:200]}"
-        except (OSError, TimeoutError) as exc:
-            last = repr(exc)
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{child.name} not ready on port {port} within {READY_TIMEOUT:g} s ({last}):\n{child.tail()}")
 
 
 @dataclass
@@ -185,17 +84,17 @@ class System:
 async def start_system(target: str, children: Children, env_extra: dict[str, str],
                        options: argparse.Namespace) -> System:
     env = {**os.environ, "IVR_LOG_LEVEL": "warning", "IVR_LOG_FORMAT": "json", **env_extra}
-    agi_port = _free_port()
+    agi_port = free_port()
     if target == "bare":
         child = children.start("bare", [sys.executable, str(HERE / "bare_responder.py"),
                                         "--host", HOST, "--port", str(agi_port)], env)
-        await _wait_ready(child, agi_port, None)
+        await wait_ready(child, agi_port, None, timeout=READY_TIMEOUT)
         return System(target, agi_port, child)
-    sandbox_port, http_port = _free_port(), _free_port()
+    sandbox_port, http_port = free_port(), free_port()
     data_dir = children.workdir / "data"
     sandbox = children.start("sandbox", [sys.executable, "-m", "ivr", "sandbox", "--host", HOST,
                                          "--port", str(sandbox_port)], env)
-    await _wait_ready(sandbox, sandbox_port, "/sandbox/knobs")
+    await wait_ready(sandbox, sandbox_port, "/sandbox/knobs", timeout=READY_TIMEOUT)
     service_env = env | {
         "IVR_KIMVOICE_URL": f"http://{HOST}:{sandbox_port}",
         "IVR_AGI_HOST": HOST, "IVR_AGI_PORT": str(agi_port),
@@ -209,7 +108,7 @@ async def start_system(target: str, children: Children, env_extra: dict[str, str
         argv += ["--patch", options.variant] if options.variant else []
         argv += ["--cprofile", str(Path(options.cprofile).resolve())] if options.cprofile else []
     service = children.start("service", argv, service_env)
-    await _wait_ready(service, http_port, "/healthz")
+    await wait_ready(service, http_port, "/healthz", timeout=READY_TIMEOUT)
     return System(target, agi_port, service, sandbox, http_port, data_dir)
 
 
@@ -234,14 +133,6 @@ def thread_cpu_seconds(pid: int) -> dict[str, float]:
     return out
 
 
-def status_kb(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def reset_peak_rss(pid: int) -> bool:
     """Reset VmHWM to the current RSS (Linux >= 4.0; needs to be allowed to write clear_refs)."""
     try:
@@ -264,11 +155,11 @@ async def backend_metrics(system: System) -> dict[str, float]:
     """Sums over labels of ivr_backend_seconds_sum/_count and ivr_calls_total, from /metrics."""
     if system.http_port is None:
         return {}
-    status, body = await _http_get(system.http_port, "/metrics", timeout=10.0)
+    status, body = await http(system.http_port, "GET", "/metrics", timeout=10.0)
     if status != 200:
         return {}
     totals: Counter[str] = Counter()
-    for name, labels, value in _METRIC.findall(body):
+    for name, labels, value in _METRIC.findall(body.decode("utf-8", errors="replace")):
         totals[name] += float(value)
         if name == "ivr_backend_seconds_sum":
             method = re.search(r'method="([^"]*)"', labels)
@@ -432,21 +323,13 @@ def _py_spy(pid: int, out: Path, duration: float) -> subprocess.Popen[bytes] | N
         [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking", "--threads",
          "--duration", str(max(1, int(duration))), "--output", str(out)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509  # one prctl call; the harness starts no threads
+        preexec_fn=die_with_parent,  # noqa: PLW1509  # one prctl call; the harness starts no threads
     )
 
 
 async def measure(target: str, options: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"ivr-load-{target}-"))
-    children = Children(workdir)
-    try:
+    with temporary_children(f"ivr-load-{target}-", options.keep) as children:
         return await _measure(target, options, children)
-    finally:
-        children.stop()
-        if options.keep:
-            print(f"(kept {workdir})", file=sys.stderr)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _measure(target: str, options: argparse.Namespace, children: Children) -> dict[str, Any]:

@@ -1,15 +1,37 @@
-"""Fixtures shared by every test: a real KimVoice sandbox on loopback and a client for it."""
+"""Fixtures shared by every test: a hermetic environment, a real KimVoice sandbox on loopback and
+a client for it."""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from ivr.kimvoice import KimVoiceClient
 from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test, and every process a test starts, sees only the settings the test gives it.
+
+    The settings object reads `IVR_*` variables and a `.env` in the working directory: a
+    developer's exported `IVR_AGI_PORT`, or a `.env` in the checkout, would change what the
+    tests observe. So the `IVR_*` variables go, the working directory is an empty temporary
+    one, and the default data directory (`$XDG_DATA_HOME/keybox-ivr`) is temporary too: no
+    test writes to the user's real `~/.local/share/keybox-ivr`. Session-scoped, so that
+    module- and session-scoped fixtures that start processes are covered as well.
+    """
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("IVR_")]:
+            patch.delenv(name)
+        patch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+        patch.chdir(home)
+        yield
 
 
 class Clock:

@@ -55,8 +55,12 @@ PROMPT_IDS: tuple[str, ...] = (
 
 
 def default_prompts_dir() -> Path:
-    """The repository's `prompts/` folder, so tools and tests need no path setting to find it."""
-    return Path(__file__).resolve().parents[2] / "prompts"
+    """The repository's `prompts/` folder, so tools and tests need no path setting to find it.
+
+    `ivr/prompts` is a link to it in a checkout and a real folder in an installed wheel (the
+    texts ship as package data), so one path serves both; resolved, so messages name `prompts/`.
+    """
+    return (Path(__file__).resolve().parents[1] / "prompts").resolve()
 
 
 def _read_language(path: Path) -> dict[str, str]:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from ivr.errors import InvalidParameterError, IvrError, SettingsError
 from ivr.kimvoice import METHODS, CodeType, Method, open_kimvoice
 from ivr.logging import configure_logging
-from ivr.settings import Settings, load_settings
+from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_URL, Settings, load_settings
 
 T = TypeVar("T")
 
@@ -80,7 +82,7 @@ async def sandbox(
     curl -X PATCH http://HOST:PORT/sandbox/knobs -d '{"latency": 3}'
     (also GET /sandbox/knobs, GET /sandbox/stats, POST /sandbox/reset, POST /sandbox/revoke-tokens).
     """
-    from ivr.kimvoice.sandbox import SEED_BOXES, SEED_KEYS, Knobs, Sandbox, SandboxServer
+    from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer, seed_key_lines
 
     settings = _settings(
         sandbox_mode=mode, sandbox_latency=latency, sandbox_failure_rate=failure_rate,
@@ -97,10 +99,8 @@ async def sandbox(
         raise IvrError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     click.echo(f"KimVoice sandbox on {url}/api/V1/  (client id {settings.kimvoice_client_id!r})")
     click.echo("Test keys:")
-    for key in SEED_KEYS:
-        click.echo(f"  key {key.key_number}  PIN {key.pin}  {key.purpose}")
-    for box in SEED_BOXES:
-        click.echo(f"  box {box.box_number}  shackle {box.shackle_code}  {box.purpose}")
+    for line in seed_key_lines():
+        click.echo(f"  {line}")
     click.echo("Ctrl-C stops it.", nl=True)
     sys.stdout.flush()
     serving = asyncio.ensure_future(server.wait())
@@ -119,15 +119,18 @@ async def sandbox(
 
 @cli.group()
 @click.option("--url", help="KimVoice base URL (default: IVR_KIMVOICE_URL; unset: an embedded sandbox).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request on stderr (else warnings only).")
 @click.pass_context
-def kimvoice(ctx: click.Context, url: str | None) -> None:
+def kimvoice(ctx: click.Context, url: str | None, verbose: bool) -> None:
     """Call one KimVoice method and print its answer as JSON (QA's way to poke a backend).
+
+    stdout holds the answer only; logs go to stderr, warnings and errors unless -v.
 
     \b
     Example:
       ivr kimvoice get-key-holders --key-number 123456 --pin 2580
     """
-    ctx.obj = {"url": url}
+    ctx.obj = {"url": url, "log_level": None if verbose or _verbose_logs() else "warning"}
 
 
 def _kebab(name: str) -> str:
@@ -148,7 +151,7 @@ def _method_command(method: Method) -> click.Command:
 
     @click.pass_context
     def command(ctx: click.Context, **values: Any) -> None:
-        _run(_call_method)(ctx.obj["url"], method, values, validates_first)
+        _run(_call_method)(ctx.obj, method, values, validates_first)
 
     params: list[click.Parameter] = [
         _option_for(name, info.annotation, info.description) for name, info in method.params.model_fields.items()
@@ -165,8 +168,8 @@ def _method_command(method: Method) -> click.Command:
     )
 
 
-async def _call_method(url: str | None, method: Method, values: dict[str, Any], validates_first: bool) -> None:
-    settings = _settings(kimvoice_url=url)
+async def _call_method(options: dict[str, Any], method: Method, values: dict[str, Any], validates_first: bool) -> None:
+    settings = _settings(kimvoice_url=options["url"], log_level=options["log_level"])
     validate = values.pop("validate", False)
     pod_number = values.pop("pod_number", None) if method.attribute == "get_cbs_code" else values.get("pod_number")
     async with open_kimvoice(settings) as client:
@@ -182,11 +185,11 @@ async def _call_method(url: str | None, method: Method, values: dict[str, Any], 
 @click.pass_context
 def log_on(ctx: click.Context) -> None:
     """Log on (POST api/V1/Token/LogOn) and show the token's lifetime; the token itself is masked."""
-    _run(_log_on)(ctx.obj["url"])
+    _run(_log_on)(ctx.obj)
 
 
-async def _log_on(url: str | None) -> None:
-    async with open_kimvoice(_settings(kimvoice_url=url)) as client:
+async def _log_on(options: dict[str, Any]) -> None:
+    async with open_kimvoice(_settings(kimvoice_url=options["url"], log_level=options["log_level"])) as client:
         token = await client.log_on()
 
     def iso(t: float | None) -> str | None:
@@ -208,8 +211,9 @@ for _method in METHODS:
 async def serve() -> None:
     """Run the service: FastAGI on IVR_AGI_HOST:IVR_AGI_PORT, /healthz and /metrics over HTTP.
 
-    With IVR_KIMVOICE_URL unset it uses an embedded KimVoice sandbox. SIGTERM drains: no new
-    calls, calls in progress finish (within IVR_DRAIN_SECONDS).
+    With IVR_KIMVOICE_URL unset it uses an embedded KimVoice sandbox, and says so; it refuses to
+    when IVR_AGI_HOST or IVR_HTTP_HOST listen beyond loopback, unless IVR_KIMVOICE_URL=sandbox.
+    SIGTERM drains: no new calls, calls in progress finish (within IVR_DRAIN_SECONDS).
     """
     from ivr.service import serve as run_service
 
@@ -334,14 +338,59 @@ def _printable(text: str) -> str:
 
 # -- calls in a terminal --------------------------------------------------------------------
 
-DEMO_KEYS = "123456#2580#1" "9"
+#: What `ivr demo` types on each route (after the language choice, when there is one), and the
+#: outcomes that show the call worked.
+DEMO_CALLS: dict[str, tuple[str, frozenset[str]]] = {
+    "keybox": ("123456#2580#19", frozenset({"update_code_read", "cbs_code_read"})),
+    "identify": ("123456#9", frozenset({"identified"})),
+}
+_SCRIPT_KEYS = frozenset("0123456789*#_!")
+
+
+def _usage(message: str) -> NoReturn:
+    """A bad option: one line and exit 2, as for a bad setting."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _check_digits(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    for position, key in enumerate(value or "", 1):
+        if key not in _SCRIPT_KEYS and not key.isspace():
+            _usage(f"--digits: {key!r} (character {position}) is not a key: use 0-9 * #, "
+                   "_ for silence at a question, ! to hang up")
+    return value
+
+
+def _check_address(_: click.Context, __: click.Parameter, value: str | None) -> str | None:
+    """host:port as the simulated Asterisk reads it ([v6]:port too; no port: 4573)."""
+    if value is None:
+        return None
+    if value.startswith("["):
+        port = value.partition("]")[2].removeprefix(":")
+    else:
+        port = value.partition(":")[2] if value.count(":") == 1 else ""
+    if port and not (port.isdecimal() and 1 <= int(port) <= 65535):
+        _usage(f"--agi {value}: the port {port!r} is not a number from 1 to 65535 (host:port, e.g. 127.0.0.1:4573)")
+    return value
+
+
+def _check_route(_: click.Context, __: click.Parameter, value: str) -> str:
+    """An unknown route would only be heard as `system-unavailable`: say it here instead."""
+    from ivr.flow.runner import ROUTES
+
+    if value.partition("?")[0] not in ROUTES:
+        _usage(f"the service does not know route {value!r}: use {', '.join(ROUTES)} (e.g. announce?job=ID)")
+    return value
 
 
 @cli.command("call")
-@click.option("--route", default="keybox", show_default=True, help="keybox, identify or announce.")
-@click.option("--digits", help='Keys the caller types, in order, e.g. "123456#2580#19" (_ = silence, ! = hang up). '
-                               "Without it, you type at each question.")
-@click.option("--agi", "address", help="FastAGI address host:port (default: IVR_AGI_HOST:IVR_AGI_PORT).")
+@click.option("--route", default="keybox", show_default=True, callback=_check_route,
+              help="keybox, identify or announce (announce?job=ID).")
+@click.option("--digits", callback=_check_digits,
+              help='Keys the caller types, in order, e.g. "123456#2580#19" (_ = silence, ! = hang up). '
+                   "Without it, you type at each question.")
+@click.option("--agi", "address", callback=_check_address,
+              help="FastAGI address host:port (default: IVR_AGI_HOST:IVR_AGI_PORT).")
 @click.option("--language", default="en", show_default=True, help="The channel's language at the start.")
 @click.option("--caller-id", default="+15555550100", show_default=True, help="The calling number.")
 @click.option("--hangup-on", help="Hang up while this prompt plays (a prompt id, or digits / tts).")
@@ -359,31 +408,47 @@ async def call(route: str, digits: str | None, address: str | None, language: st
 
 
 @cli.command()
-@click.option("--digits", default=DEMO_KEYS, show_default=True, help="Keys the caller types.")
-@click.option("--route", default="keybox", show_default=True, help="keybox or identify.")
+@click.option("--route", type=click.Choice(list(DEMO_CALLS)), default="keybox", show_default=True,
+              help="keybox: an update code; identify: who holds a found key.")
+@click.option("--digits", callback=_check_digits,
+              help="Keys the caller types (default: the route's demo keys, after 1 for the first language "
+                   "when IVR_LANGUAGES has several).")
 @_run
-async def demo(digits: str, route: str) -> None:
+async def demo(route: str, digits: str | None) -> None:
     """Play one complete call with nothing running: sandbox, service and caller in this process.
 
-    The caller uses the sandbox's test key 123456 (PIN 2580), asks for an update code and hangs
-    up; the transcript shows what they heard.
+    The caller uses the embedded sandbox's test key 123456 (PIN 2580) and asks for an update code
+    (keybox) or who holds the key (identify), then hangs up; the transcript shows what they heard.
+    The call runs on a fresh temporary data directory, so earlier calls and locks do not touch it
+    and it leaves nothing behind. Exits 1 when the call does not reach its outcome.
     """
     from ivr.service import Service, open_services
 
-    settings = _settings(agi_port=0, http_port=0, log_level=None if _verbose_logs() else "warning")
-    async with open_services(settings) as services:
-        service = Service(settings, services)
-        await service.start()
-        try:
-            record_id = await _place(settings, f"127.0.0.1:{service.agi.port}", route, digits, "en",
-                                     "+15555550100", None)
-        finally:
-            await service.stop()
-        record = await services.records.get(record_id)
-    if record is not None:
-        click.echo(f"\nCall record: {_call_line(record)}")
-        click.echo(f"  steps: {' > '.join(s.name for s in record.steps)}")
-        click.echo(f"  codes read (masked): {', '.join(record.codes) or '-'}")
+    keys, expected = DEMO_CALLS[route]
+    with tempfile.TemporaryDirectory(prefix="ivr-demo-") as data_dir:
+        settings = _settings(agi_port=0, http_port=0, data_dir=data_dir, kimvoice_url=SANDBOX_URL,
+                             kimvoice_client_id=SANDBOX_CLIENT_ID, kimvoice_client_secret=SANDBOX_CLIENT_SECRET,
+                             log_level=None if _verbose_logs() else "warning")
+        if digits is None:
+            digits = ("1" if route == "keybox" and len(settings.languages) > 1 else "") + keys
+        async with open_services(settings) as services:
+            service = Service(settings, services)
+            await service.start()
+            try:
+                record_id = await _place(settings, f"127.0.0.1:{service.agi.port}", route, digits, "en",
+                                         "+15555550100", None)
+            finally:
+                await service.stop()
+            record = await services.records.get(record_id)
+    if record is None:
+        raise IvrError("the demo call left no record")
+    click.echo(f"\nCall record: {_call_line(record)}")
+    click.echo(f"  steps: {' > '.join(s.name for s in record.steps)}")
+    click.echo(f"  codes read (masked): {', '.join(record.codes) or '-'}")
+    outcome = record.outcome.value if record.outcome else "no outcome"
+    if outcome not in expected:
+        detail = f" ({_printable(record.detail)})" if record.detail else ""
+        raise IvrError(f"the demo call ended {outcome}{detail}, not {' or '.join(sorted(expected))}")
 
 
 def _verbose_logs() -> bool:
@@ -398,11 +463,12 @@ async def _place(settings: Settings, address: str, route: str, digits: str | Non
 
     catalog = PromptCatalog.load(default_prompts_dir())
     sounds = SoundLibrary(catalog, TtsCache(settings.data_dir / "tts"))
-    caller = (InteractiveCaller(catalog, language=language) if digits is None
-              else ScriptedCaller(digits, hangup_on=hangup_on))
     click.echo(f"Calling {route} on {address} as {caller_id}")
-    result = await place_call(address, route, caller=caller, sounds=sounds, language=language,
-                              caller_id=caller_id, timeout=600 if digits is None else 120)
+    with contextlib.ExitStack() as keypad:  # a person at a terminal types keys without Enter
+        caller = (keypad.enter_context(InteractiveCaller(catalog, language=language)) if digits is None
+                  else ScriptedCaller(digits, hangup_on=hangup_on))
+        result = await place_call(address, route, caller=caller, sounds=sounds, language=language,
+                                  caller_id=caller_id, timeout=600 if digits is None else 120)
     if digits is not None:
         for line in result.transcript.render(catalog, language):
             click.echo(f"  {line}")

@@ -31,6 +31,19 @@ def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a listener on `host` is reachable from this machine only: ``localhost``,
+    127.0.0.0/8 or ``::1``. Anything else (``0.0.0.0``, ``::``, another address, a host name that
+    might resolve anywhere) reaches beyond it."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def allowed(networks: Iterable[Network], peer_host: str | None) -> bool:
     """Whether `peer_host` (an address as a socket reports it) is in one of `networks`.
 

@@ -22,7 +22,7 @@ from ivr.flow.guard import SignInGuard
 from ivr.flow.runner import ROUTES, run_call
 from ivr.flow.services import Services, guard_limits
 from ivr.install_key import install_key
-from ivr.kimvoice import open_kimvoice
+from ivr.kimvoice import check_sandbox_use, open_kimvoice
 from ivr.logging import get_logger
 from ivr.settings import Settings
 from ivr.store import SqliteStore
@@ -59,16 +59,17 @@ class Service:
                                  env_timeout=settings.agi_env_timeout, allow=settings.agi_allow)
         self.ari = AriApp(
             self._handle, str(settings.ari_url), settings.ari_user, settings.ari_password.get_secret_value(),
-            settings.ari_app, timeout=settings.ari_timeout,
+            settings.ari_app, timeout=settings.ari_timeout, announce_input=settings.ari_announce_input,
         ) if settings.ari_url else None
         self._housekeeping: asyncio.Task[None] | None = None
         self.http = EmbeddedHttpServer(
             create_app(services.kimvoice, self.metrics, lambda: self.active,
                        store_healthy=services.store.healthy, media_allow=settings.media_allow,
-                       health_timeout=settings.kimvoice_health_timeout,
+                       health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
                        tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
+            allow=settings.http_allow,
         )
 
     @property
@@ -141,7 +142,9 @@ def raise_open_files_limit() -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain."""
+    """Run until SIGTERM or SIGINT, then drain. Refuses the embedded sandbox by accident
+    (`check_sandbox_use`: `SettingsError`)."""
+    check_sandbox_use(settings)
     raise_open_files_limit()
     async with open_services(settings) as services:
         service = Service(settings, services)

@@ -24,6 +24,10 @@ ENV_PREFIX = "IVR_"
 SANDBOX_CLIENT_ID = "ivr-sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 
+#: `IVR_KIMVOICE_URL=sandbox`: the embedded sandbox, asked for by name (`ivr serve` then runs it
+#: even when it listens beyond loopback).
+SANDBOX_URL = "sandbox"
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -46,8 +50,9 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    kimvoice_url: AnyHttpUrl | None = Field(
-        None, description="the KimVoice base URL, e.g. https://kimvoice.example.com (unset: embedded sandbox)"
+    kimvoice_url: AnyHttpUrl | Literal["sandbox"] | None = Field(
+        None, description="the KimVoice base URL, e.g. https://kimvoice.example.com, or sandbox: the embedded "
+        "sandbox by name (unset: the embedded sandbox, with listeners on loopback only)",
     )
     kimvoice_client_id: str = Field(SANDBOX_CLIENT_ID, min_length=1, description="a non-empty client id")
     kimvoice_client_secret: SecretStr = Field(
@@ -70,7 +75,13 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
     http_port: int = Field(8080, ge=0, le=65535, description=_PORT)
     http_max_connections: int = Field(
-        64, ge=1, le=10000, description="open HTTP connections at most, 1 to 10000; past it new ones are closed at once"
+        256, ge=1, le=10000, description="open HTTP connections at most, 1 to 10000; past it a new one replaces the "
+        "oldest not being answered"
+    )
+    http_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")), min_length=1,
+        description="1 or more comma-separated networks in CIDR notation that may connect to the HTTP port "
+        "(health, metrics, media), e.g. 127.0.0.0/8,::1/128 or 172.28.73.0/24",
     )
     http_header_timeout: float = Field(
         5.0, gt=0, le=60, description="seconds a client may take to send a whole HTTP request, more than 0 and at most 60"
@@ -91,6 +102,10 @@ class Settings(BaseSettings):
         description="the Stasis application name: 1 to 64 of A-Z a-z 0-9 _ . -",
     )
     ari_timeout: float = Field(5.0, gt=0, le=60, description="seconds, more than 0 and at most 60")
+    ari_announce_input: bool = Field(
+        False, description="true or false: send the user event IvrInput before each question (one more "
+        "REST request each; the simulated Asterisk needs it to know when the line waits for keys)",
+    )
 
     log_format: Literal["json", "console", "auto"] = Field(
         "auto", description="json, console, or auto (console on a terminal, json otherwise)"
@@ -98,11 +113,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error"
     )
-    data_dir: Path = Field(default_factory=_default_data_dir, description="a directory path")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="a readable directory, or a path where one can be created",
+    )
 
     languages: Annotated[list[str], NoDecode] = Field(
         ["en"], min_length=1, max_length=3,
-        description="1 to 3 language codes with prompts, comma-separated, e.g. en,fr,es",
+        description="1 to 3 different language codes of prompts/, comma-separated, e.g. en,fr,es",
     )
     operator: str = Field(
         "Queue(keybox-agents)",
@@ -170,14 +188,36 @@ class Settings(BaseSettings):
         48 * 3600, gt=0, description="seconds a sandbox token lives, more than 0"
     )
 
+    @property
+    def embedded_sandbox(self) -> bool:
+        """Whether KimVoice is the embedded sandbox: `IVR_KIMVOICE_URL` unset or `sandbox`."""
+        return self.kimvoice_url is None or self.kimvoice_url == SANDBOX_URL
+
     @field_validator("languages", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
+        """Every check here, on the text as given: the error line then shows what was typed."""
         if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
+            value = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(part, str) for part in value):
+            if not 1 <= len(value) <= 3:
+                raise ValueError(f"{len(value)} languages")
+            if twice := sorted({part for part in value if value.count(part) > 1}):
+                raise ValueError(f"{', '.join(twice)} given twice")
+            if unknown := set(value) - set(_prompt_languages()):
+                raise ValueError(f"no prompts in {', '.join(sorted(unknown))}")
         return value
 
-    @field_validator("agi_allow", "media_allow", mode="before")
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        """A data directory that cannot be used fails here, in one line, not in a traceback later."""
+        existing = next(p for p in (value, *value.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir() or not os.access(existing, os.R_OK | os.X_OK):
+            raise ValueError(f"{existing} is {'not readable' if existing.is_dir() else 'not a directory'}")
+        return value
+
+    @field_validator("agi_allow", "http_allow", "media_allow", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
         if not isinstance(value, str):
@@ -234,6 +274,14 @@ class Settings(BaseSettings):
         return value
 
 
+@cache
+def _prompt_languages() -> tuple[str, ...]:
+    """The languages prompts/ has texts for: a language without them would play nothing."""
+    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+
+    return PromptCatalog.load(default_prompts_dir()).languages
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, or raise `SettingsError` with one line per bad variable.
 
@@ -245,12 +293,6 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(_describe(exc)) from None
 
 
-@cache
-def get_settings() -> Settings:
-    """The process-wide settings, read on first use."""
-    return load_settings()
-
-
 def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_url=False):
@@ -259,8 +301,9 @@ def _describe(exc: ValidationError) -> str:
         accepts = info.description if info and info.description else error["msg"]
         variable = ENV_PREFIX + field.upper()
         shown = "" if "secret" in field else f"={_short(error.get('input'))}"
-        lines.append(f"{variable}{shown} is not valid: expected {accepts}")
-    return "\n".join(lines)
+        why = f" ({error['ctx']['error']})" if error["type"] == "value_error" and shown else ""
+        lines.append(f"{variable}{shown} is not valid: expected {accepts}{why}")
+    return "\n".join(dict.fromkeys(lines))  # a union's members each fail: one line still
 
 
 def _short(value: object) -> str:

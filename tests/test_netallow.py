@@ -6,7 +6,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 import pytest
 
-from ivr.netallow import allowed, parse_networks
+from ivr.netallow import allowed, is_loopback, parse_networks
 
 
 def test_a_list_is_read_with_spaces_and_empty_entries_and_bare_addresses() -> None:
@@ -39,3 +39,13 @@ def test_a_peer_is_matched_ipv4_mapped_included(peer: str | None, expected: bool
 
 def test_an_ipv6_entry_with_a_scoped_peer() -> None:
     assert allowed(parse_networks("fe80::/10"), "fe80::1%eth0")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_loopback_hosts(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "172.28.73.2", "fe80::1", "ivr.example.com", "::ffff:0.0.0.0"])
+def test_hosts_beyond_loopback(host: str) -> None:
+    assert not is_loopback(host)

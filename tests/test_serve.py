@@ -26,13 +26,13 @@ class Served:
         self.events = events  # what it logged up to `service.started`
 
 
-def serve(data_dir: Path, open_files: tuple[int, int] | None = None) -> Served:
+def serve(data_dir: Path, open_files: tuple[int, int] | None = None, **extra: str) -> Served:
     """`ivr serve` on free ports with the embedded sandbox; ready once it logs `service.started`.
 
-    `open_files`: the (soft, hard) limit it starts under.
+    `open_files`: the (soft, hard) limit it starts under; `extra`: more environment.
     """
     env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(data_dir),
-           "IVR_LOG_FORMAT": "json", "IVR_DRAIN_SECONDS": "10"}
+           "IVR_LOG_FORMAT": "json", "IVR_DRAIN_SECONDS": "10", **extra}
     command = [sys.executable, "-m", "ivr", "serve"]
     if open_files is not None:
         boot = (f"import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, {open_files}); "
@@ -70,6 +70,39 @@ async def test_serve_answers_calls_health_and_metrics(served: Served) -> None:
     assert 'ivr_calls_total{outcome="update_code_read",route="keybox"} 1.0' in metrics
     assert 'ivr_backend_seconds_count{method="GetUpdateCode",result="ok"} 1.0' in metrics
     assert "ivr_active_calls 0.0" in metrics
+
+
+async def test_the_embedded_sandbox_is_said_loudly(served: Served) -> None:
+    """A newcomer's `ivr serve` runs on the sandbox: a warning at start, and /healthz names it."""
+    [warning] = [e for e in served.events if e["event"] == "kimvoice.sandbox_in_use"]
+    assert warning["level"] == "warning"
+    async with httpx.AsyncClient(base_url=served.http) as http:
+        health = (await http.get("/healthz")).json()
+    assert health["status"] == "ok"
+    assert health["kimvoice"] == {**health["kimvoice"], "backend": "sandbox", "reachable": True}
+
+
+@pytest.mark.parametrize("listener", ["IVR_AGI_HOST", "IVR_HTTP_HOST"])
+def test_serve_refuses_the_unasked_sandbox_beyond_loopback(tmp_path: Path, listener: str) -> None:
+    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(tmp_path),
+           "IVR_LOG_FORMAT": "json", listener: "0.0.0.0"}
+    env.pop("IVR_KIMVOICE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "ivr", "serve"], env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: IVR_KIMVOICE_URL is unset") and f"{listener}=0.0.0.0" in line
+    assert "IVR_KIMVOICE_URL=sandbox" in line
+
+
+def test_serve_runs_the_sandbox_asked_for_by_name_beyond_loopback(tmp_path: Path) -> None:
+    served = serve(tmp_path, IVR_KIMVOICE_URL="sandbox", IVR_HTTP_HOST="0.0.0.0")
+    try:
+        [warning] = [e for e in served.events if e["event"] == "kimvoice.sandbox_in_use"]
+        assert warning["reason"] == "IVR_KIMVOICE_URL=sandbox"
+    finally:
+        served.process.kill()
+        served.process.wait()
 
 
 async def test_sigterm_lets_a_call_in_progress_finish(served: Served) -> None:

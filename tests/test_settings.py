@@ -22,6 +22,17 @@ def test_defaults_work_on_one_machine(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert settings.data_dir.name == "keybox-ivr"
 
 
+def test_the_sandbox_can_be_asked_for_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`IVR_KIMVOICE_URL=sandbox`: the embedded sandbox on purpose, as unset is by default."""
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().embedded_sandbox
+    monkeypatch.setenv("IVR_KIMVOICE_URL", "sandbox")
+    settings = load_settings()
+    assert settings.kimvoice_url == "sandbox" and settings.embedded_sandbox
+    monkeypatch.setenv("IVR_KIMVOICE_URL", "http://sandbox:8081")
+    assert not load_settings().embedded_sandbox
+
+
 def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("IVR_AGI_PORT=4600\nIVR_LOG_FORMAT=JSON\n")

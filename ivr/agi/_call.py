@@ -277,19 +277,6 @@ class AgiCall:
         except AgiProtocolError as exc:
             _log.warning("agi.hangup_failed", error=str(exc))
 
-    async def get_variable(self, name: str) -> str | None:
-        """``GET VARIABLE``: the channel variable's value, `None` when unset (or refused name).
-
-        Not part of the `Call` protocol; the ``announce`` route reads ``IVR_JOB_ID`` with it.
-        """
-        try:
-            line = commands.get_variable(name)
-        except ValueError:
-            _refused("get_variable", None, variable=name)
-            return None
-        reply = await self._execute(line)
-        return reply.data if reply.result == 1 else None
-
     async def finish(self, timeout: float = FINISH_TIMEOUT) -> None:
         """End our side of the session: ``HANGUP`` unless the flow hung up or transferred or
         the caller is gone. Never raises, but for `CancelledError`."""

@@ -21,7 +21,6 @@ __all__ = [
     "command",
     "exec_",
     "get_data",
-    "get_variable",
     "hangup",
     "quote",
     "say_digits",
@@ -158,11 +157,6 @@ def channel_status() -> str:
 
 def set_variable(name: str, value: str) -> str:
     return command("SET VARIABLE", _name(name), value)
-
-
-def get_variable(name: str) -> str:
-    """``GET VARIABLE <name>``: ``200 result=1 (value)``, or ``200 result=0`` when unset."""
-    return command("GET VARIABLE", _name(name))
 
 
 def exec_(application: str, options: str = "") -> str:

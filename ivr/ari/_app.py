@@ -73,7 +73,7 @@ class AriApp:
         backoff: float = 0.05,
         max_backoff: float = 5.0,
         finish_timeout: float = FINISH_TIMEOUT,
-        announce_input: bool = True,
+        announce_input: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._handler = handler

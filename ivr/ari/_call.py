@@ -28,10 +28,11 @@ must know about the mapping:
   during the prompt stops it), ``#`` ends the entry, so does `max_digits`; the timeout runs from
   the end of the prompt, then from each key; ``timed_out`` when it ran out. Keys that come when
   nothing is collecting them are dropped, as Asterisk drops keys between AGI commands.
-* Before waiting for keys the call announces it with a user event (``IvrInput``: kind, sound,
-  max_digits, timeout_ms; ``POST /events/user/IvrInput``), unless `announce_input` is off. ARI
-  has no "collect digits" request, so this is how a simulated caller (and an AMI listener) can
-  tell when the IVR waits for the caller; it costs one request per question.
+* With `announce_input` on, the call announces that it waits for keys with a user event
+  (``IvrInput``: kind, sound, max_digits, timeout_ms; ``POST /events/user/IvrInput``) before each
+  question. ARI has no "collect digits" request, so this is how the simulated caller (and an AMI
+  listener) tells when the IVR waits for keys. It is off by default (`IVR_ARI_ANNOUNCE_INPUT`):
+  one more REST round trip per question buys a real PBX nothing.
 * `transfer` sets ``IVR_TRANSFER`` and continues the channel in the dialplan at
   ``keybox-operator,s,1``, which runs ``Exec(${IVR_TRANSFER})``. `hangup` deletes the channel.
 * ``ChannelHangupRequest``, ``StasisEnd`` or ``ChannelDestroyed`` mark the caller gone: every
@@ -114,7 +115,7 @@ class AriCall:
         channel: Mapping[str, Any],
         args: Sequence[str] = (),
         *,
-        announce_input: bool = True,
+        announce_input: bool = False,
         playback_timeout: float = PLAYBACK_TIMEOUT,
     ) -> None:
         self._rest = rest
@@ -372,14 +373,6 @@ class AriCall:
             pass
         except AriError as exc:
             _log.warning("ari.hangup_failed", error=str(exc))
-
-    async def get_variable(self, name: str) -> str | None:
-        """A channel variable's value, None when unset. Not part of the `Call` protocol."""
-        if not name or _CONTROL.search(name):
-            _refused("get_variable", "control characters", variable=name[:80])
-            return None
-        self._check_alive()
-        return await self._rest.get_variable(self._id, name)
 
     async def wait_hangup(self) -> None:
         """Return once the channel is gone (its hang-up, ``StasisEnd`` or destruction events, or

@@ -110,15 +110,6 @@ class AriRest:
         await self._send("set_variable", "POST", _channel(channel_id, "variable"),
                          params={"variable": name, "value": value})
 
-    async def get_variable(self, channel_id: str, name: str) -> str | None:
-        """The variable's value; None when unset (ARI answers 404 for an unset variable too)."""
-        response = await self._send("get_variable", "GET", _channel(channel_id, "variable"),
-                                    params={"variable": name}, lookup=True)
-        if response is None:
-            return None
-        value = _json(response).get("value")
-        return value if isinstance(value, str) else None
-
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str, priority: int) -> None:
         await self._send("continue", "POST", _channel(channel_id, "continue"),
                          params={"context": context, "extension": extension, "priority": str(priority)})

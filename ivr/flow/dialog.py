@@ -55,6 +55,15 @@ class EndCall(Exception):
         self.outcome, self.detail = outcome, detail
 
 
+class GaveUp(ChannelHangupError):
+    """A hang-up that says more than `caller_hangup` (right after `invalid-credentials`):
+    still a hang-up to every step, but the call records `outcome`."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome, self.detail = outcome, detail
+
+
 @dataclass(frozen=True)
 class DialogConfig:
     """The settings a dialog needs, taken from `Settings` once per process."""

@@ -1,6 +1,6 @@
 """The `keybox` route: key holders get update codes and call-before-showing codes.
 
-Each function is a step of `contracts/call-flow.md`, in the order the caller meets them.
+Each function is a step of `docs/call-script.md`, in the order the caller meets them.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from ivr.errors import ApiError, ErrorCode, NotAuthorizedError
-from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, TooManyAttempts
+from ivr.errors import ApiError, ChannelHangupError, ErrorCode, NotAuthorizedError
+from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, GaveUp, TooManyAttempts
 from ivr.flow.guard import SignInLocked, Subject
 from ivr.flow.records import Outcome
 from ivr.flow.services import Services
@@ -76,9 +76,10 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
     """Key number and PIN until KimVoice knows the pair; every guess counted before it is sent."""
     caller = s.guard.caller_subject(d.call.caller_id)
     await refuse_if_locked(d, s, caller)
+    refused = False
     for _ in range(ATTEMPTS):
         d.step("enter-key-number")
-        entered = await d.ask("enter-key-number", max_digits=10, valid=is_key_number)
+        entered = await gave_up_if(refused, d.ask("enter-key-number", max_digits=10, valid=is_key_number))
         key_number = int(entered)
         d.record.key_number, d.record.key_entered = None, mask_code(entered)
         key = s.guard.key_subject(entered)
@@ -106,8 +107,21 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
         if locked_now is not None:
             await d.play("key-locked")
             raise EndCall(Outcome.KEY_LOCKED, f"{locked_now.kind} locked by this failure")
-        await d.play("invalid-credentials")
+        await gave_up_if(True, d.play("invalid-credentials"))
+        refused = True
     raise TooManyAttempts("key-and-pin", silent=False)
+
+
+async def gave_up_if(refused: bool, step: Awaitable[T]) -> T:
+    """Run `step`; when `refused`, a hang-up during it records `invalid_credentials`: the caller
+    put the phone down on `invalid-credentials` (or on the key number question after it), so
+    the call's last word was wrong credentials, which `caller_hangup` would hide."""
+    try:
+        return await step
+    except ChannelHangupError as exc:
+        if refused and not isinstance(exc, GaveUp):
+            raise GaveUp(Outcome.INVALID_CREDENTIALS, "hung up after invalid-credentials") from exc
+        raise
 
 
 async def refuse_if_locked(d: Dialog, s: Services, *subjects: Subject) -> None:

@@ -24,9 +24,11 @@ Detail = Annotated[str, _capped(500)]
 
 
 class Outcome(str, Enum):
+    """How a call ended: the call script's list (`docs/call-script.md`), one per record."""
+
     UPDATE_CODE_READ = "update_code_read"
     CBS_CODE_READ = "cbs_code_read"
-    NETCODE_READ = "netcode_read"
+    NETCODE_READ = "netcode_read"  # reserved: the NetCode (Codelocks) issue reads lock codes; nothing records it yet
     IDENTIFIED = "identified"
     ANNOUNCED = "announced"
     INVALID_CREDENTIALS = "invalid_credentials"

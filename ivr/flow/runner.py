@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from ivr.errors import AgiProtocolError, ChannelHangupError, KimVoiceError, SignInThrottledError, StoreError
 from ivr.flow.announce import announce
 from ivr.flow.call import Call
-from ivr.flow.dialog import Dialog, EndCall, OperatorRequested, TooManyAttempts
+from ivr.flow.dialog import Dialog, EndCall, GaveUp, OperatorRequested, TooManyAttempts
 from ivr.flow.identify import identify
 from ivr.flow.keybox import keybox
 from ivr.flow.records import CallRecord, Outcome
@@ -50,20 +50,23 @@ async def run_call(call: Call, services: Services, *, refuse: str | None = None)
 
 async def _run(d: Dialog, s: Services) -> Outcome:
     route = ROUTES.get(d.call.route)
-    if route is None:
-        _unknown_route.note(route=d.call.route[:64])
-        d.record.detail = f"unknown route {d.call.route!r}"
-        await _quietly(d.call.hangup())
-        return Outcome.ERROR
     try:
         if d.call.language not in s.settings.languages:
             await d.call.set_language(s.settings.languages[0])
             d.record.language = s.settings.languages[0]
+        if route is None:  # a dialplan naming a route this service lacks: the caller still hears why,
+            _unknown_route.note(route=d.call.route[:64])  # and the record says `error`, transferred or not
+            await d.call.answer()
+            await _after(d, "system-unavailable", "error", Outcome.ERROR, f"unknown route {d.call.route!r}")
+            return Outcome.ERROR
         return await route(d, s)
     except EndCall as end:
         d.record.detail = end.detail
         await _quietly(_goodbye(d))
         return end.outcome
+    except GaveUp as gone:
+        d.record.detail = gone.detail
+        return gone.outcome
     except ChannelHangupError:
         d.record.detail = f"hung up during {d.record.last_step or 'the start'}"
         return Outcome.CALLER_HANGUP

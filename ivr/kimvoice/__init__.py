@@ -5,7 +5,7 @@
 """
 
 from ivr.kimvoice._client import KimVoice, KimVoiceClient
-from ivr.kimvoice._connect import open_kimvoice
+from ivr.kimvoice._connect import check_sandbox_use, open_kimvoice
 from ivr.kimvoice._methods import METHODS, Method
 from ivr.kimvoice._models import (
     CbsCode,
@@ -37,5 +37,6 @@ __all__ = [
     "Token",
     "UpdateCode",
     "Validation",
+    "check_sandbox_use",
     "open_kimvoice",
 ]

@@ -1,4 +1,4 @@
-"""KimVoice's JSON models, as `contracts/kimvoice-wire.md` fixes them.
+"""KimVoice's JSON models, as `docs/kimvoice-wire.md` describes them.
 
 Models read camelCase and PascalCase keys (the service is .NET) and ignore unknown fields; they
 write camelCase. Where the real service differs, only this module should have to change.

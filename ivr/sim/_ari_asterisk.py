@@ -36,8 +36,9 @@ Asterisk 20's res_ari / res_stasis_playback answer it:
 Each `SimulatedAriChannel` plays the caller's part with the same `Caller`, `SoundLibrary` and
 transcript `Event`s as the FastAGI simulator. ARI has no "collect digits" request, so the
 caller learns that the IVR waits for keys from the ``IvrInput`` user event the transport sends
-(see `ivr.ari.AriCall`): for ``get_data`` the caller types once the announced prompt has played
-to its end; for ``wait_for_digit`` at once. Keys go to the application as
+when told to (`IVR_ARI_ANNOUNCE_INPUT`: off by default, on for every simulated line; see
+`ivr.ari.AriCall`); without it the caller never types. For ``get_data`` the caller types once
+the announced prompt has played to its end; for ``wait_for_digit`` at once. Keys go to the application as
 ``ChannelDtmfReceived`` events. A caller who hangs up during a sound (`Caller.hangup_on`) makes
 that playback end ``failed`` between ``ChannelHangupRequest`` and ``StasisEnd``/``ChannelDestroyed``;
 one who hangs up a while after a sound (`Caller.hangup_after`) hangs up then, whatever is going on.

@@ -10,11 +10,14 @@ sound, whatever is going on then: a question, or nothing (the service busy at a 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import termios
 import threading
+import tty
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, Self, TextIO
 
 from ivr.flow.prompts import PromptCatalog
 from ivr.sim._transcript import PROMPT_PREFIX, Event, render_event
@@ -25,6 +28,7 @@ DTMF_KEYS = frozenset("0123456789*#ABCD")
 
 _SILENT = "_"
 _HANG_UP = "!"
+_CTRL_D = "\x04"  # what end of input is on a terminal in cbreak mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +146,14 @@ class ScriptedCaller:
 
 
 class InteractiveCaller:
-    """A person at a terminal: sees each event as it happens and types the keys.
+    """A person at a terminal: sees each event as it happens and types the keys, like a keypad.
 
-    At each input request a line is read from `input_stream`: its keys are typed (other
-    characters are ignored), an empty line is silence, end of input hangs up. Lines are read by
-    one daemon thread, so a blocked read never keeps the program from exiting.
+    On a terminal each key counts as it is pressed, no Enter needed: used as a context manager,
+    the caller puts the terminal in cbreak mode and restores it on leaving. Otherwise (a pipe, a
+    file) each line is one answer. Either way a question waits as long as the line does
+    (`InputRequest.timeout_ms`, again after each key, as Asterisk does), then goes on with what was
+    typed; Enter on a terminal ends an entry early, end of input (or Ctrl-D) hangs up. Input is
+    read by one daemon thread, so a blocked read never keeps the program from exiting.
     """
 
     def __init__(
@@ -161,14 +168,58 @@ class InteractiveCaller:
         self._input = input_stream if input_stream is not None else sys.stdin
         self._output = output if output is not None else sys.stdout
         self._language = language
-        self._lines: asyncio.Queue[str | None] | None = None
+        self._keypad = _is_terminal(self._input)
+        self._saved_mode: list[Any] | None = None
+        self._items: asyncio.Queue[str | None] | None = None
+
+    def __enter__(self) -> Self:
+        if self._keypad:
+            fd = self._input.fileno()
+            self._saved_mode = termios.tcgetattr(fd)
+            tty.setcbreak(fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._saved_mode is not None:
+            termios.tcsetattr(self._input.fileno(), termios.TCSADRAIN, self._saved_mode)
+            self._saved_mode = None
 
     async def keys_for(self, request: InputRequest) -> str | None:
         ask = "one key" if request.kind == "wait_for_digit" else f"up to {request.max_digits} keys, # to end"
-        self._print(f"  keys? ({ask}; empty line = silence, end of input = hang up) > ", end="")
-        line = await self._next_line()
+        wait = "no time limit" if request.timeout_ms < 0 else f"{request.timeout_ms / 1000:g} s"
+        keypad = self._keypad and self._saved_mode is not None
+        how = "Ctrl-D hangs up" if keypad else "empty line = silence, end of input = hang up"
+        self._print(f"  keys? ({ask}; {wait}; {how}) > ", end="")
+        timeout = None if request.timeout_ms < 0 else request.timeout_ms / 1000
+        keys = await (self._keypad_keys(request, timeout) if keypad else self._line_keys(timeout))
+        self._print("")
+        return keys
+
+    async def _keypad_keys(self, request: InputRequest, timeout: float | None) -> str | None:
+        typed = ""
+        while True:
+            try:
+                key = await asyncio.wait_for(self._next(), timeout)
+            except TimeoutError:
+                return typed
+            if key is None or key == _CTRL_D:
+                return None
+            if key in "\r\n":
+                return typed
+            key = key.upper()
+            if key not in DTMF_KEYS:
+                continue
+            self._print(key, end="")
+            typed += key
+            if key == "#" or len(typed) >= request.max_digits:
+                return typed
+
+    async def _line_keys(self, timeout: float | None) -> str | None:
+        try:
+            line = await asyncio.wait_for(self._next(), timeout)
+        except TimeoutError:
+            return ""
         if line is None:
-            self._print("")
             return None
         return "".join(key for key in line.upper() if key in DTMF_KEYS)
 
@@ -187,26 +238,46 @@ class InteractiveCaller:
         self._output.write(text + end)
         self._output.flush()
 
-    async def _next_line(self) -> str | None:
-        if self._lines is None:
-            self._lines = asyncio.Queue()
-            reader = threading.Thread(
-                target=self._read_lines, args=(asyncio.get_running_loop(), self._lines), daemon=True
-            )
-            reader.start()
-        return await self._lines.get()
+    async def _next(self) -> str | None:
+        """The next key (keypad) or line; None at end of input."""
+        if self._items is None:
+            self._items = asyncio.Queue()
+            read = self._read_keys if self._keypad and self._saved_mode is not None else self._read_lines
+            threading.Thread(target=read, args=(asyncio.get_running_loop(), self._items), daemon=True).start()
+        return await self._items.get()
 
-    def _read_lines(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+    def _read_lines(self, loop: asyncio.AbstractEventLoop, items: asyncio.Queue[str | None]) -> None:
         for line in iter(self._input.readline, ""):
-            if not _hand_over(loop, lines, line):
+            if not _hand_over(loop, items, line):
                 return
-        _hand_over(loop, lines, None)
+        _hand_over(loop, items, None)
+
+    def _read_keys(self, loop: asyncio.AbstractEventLoop, items: asyncio.Queue[str | None]) -> None:
+        fd = self._input.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 64)
+            except OSError:  # the terminal went away
+                chunk = b""
+            if not chunk:
+                _hand_over(loop, items, None)
+                return
+            for key in chunk.decode("ascii", errors="ignore"):
+                if not _hand_over(loop, items, key):
+                    return
 
 
-def _hand_over(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None], line: str | None) -> bool:
-    """Pass a line to the event loop; False once the loop is gone (the call is over)."""
+def _is_terminal(stream: TextIO) -> bool:
     try:
-        loop.call_soon_threadsafe(lines.put_nowait, line)
+        return os.isatty(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # io.StringIO and friends have no descriptor
+        return False
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, items: asyncio.Queue[str | None], item: str | None) -> bool:
+    """Pass a key or a line to the event loop; False once the loop is gone (the call is over)."""
+    try:
+        loop.call_soon_threadsafe(items.put_nowait, item)
     except RuntimeError:
         return False
     return True

@@ -82,16 +82,19 @@ class _Health:
 def create_app(
     kimvoice: KimVoice, metrics: Metrics, active_calls: Callable[[], int], *,
     store_healthy: Callable[[], Awaitable[bool]], media_allow: Sequence[Network], health_timeout: float = 2.0,
-    tts_dir: Path | None = None, sounds_dir: Path | None = None,
+    tts_dir: Path | None = None, sounds_dir: Path | None = None, sandbox: bool = False,
 ) -> Starlette:
     """`tts_dir` and `sounds_dir` serve `/media/tts/<hash>.wav` and `/media/sounds/<lang>/keybox/<id>.wav`
-    to the peers in `media_allow`."""
+    to the peers in `media_allow`. `sandbox`: KimVoice is the embedded sandbox, which `/healthz`
+    says (``"kimvoice": {"backend": "sandbox", …}``): a probe then sees that callers get test data."""
     health = _Health(kimvoice, store_healthy, health_timeout, HEALTH_CACHE_SECONDS)
 
     async def healthz(_: Request) -> Response:
         checked = await health.get()
         ok = checked["kimvoice"]["reachable"] and checked["store"] == "ok"
         body = {"status": "ok" if ok else "degraded", "active_calls": active_calls(), **checked}
+        if sandbox:
+            body["kimvoice"] = {"backend": "sandbox", **checked["kimvoice"]}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_text(_: Request) -> Response:

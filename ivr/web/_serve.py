@@ -3,8 +3,11 @@
 uvicorn bounds only the idle time between requests (`timeout_keep_alive`): a connection that
 sends half a request, or nothing, stays open for good, and it accepts as many connections as
 the process has descriptors. `_GuardedH11Protocol`, the one place that works around it, closes a
-connection whose request is not in whole within `header_timeout`, and one opened past
-`max_connections`.
+connection from a peer outside `allow` at once, one whose request is not in whole within
+`header_timeout`, and keeps at most `max_connections` open: past it a new connection takes the
+place of the oldest one that is not being answered (still sending its request, or idle between
+requests), so that a client holding connections half-open cannot lock out the health probes;
+only when every connection is being answered is the new one closed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ivr.logging import ThrottledWarning, get_logger
+from ivr.netallow import Network, allowed
 
 log = get_logger("ivr.web")
 
@@ -32,15 +36,33 @@ _WAITING = (h11.IDLE, h11.SEND_BODY)
 
 
 class _Limits:
-    """What the connections of one server share: their bounds, and the warning about refusals."""
+    """What the connections of one server share: their bounds, the open connections oldest
+    first, and the warnings about refusals."""
 
-    def __init__(self, max_connections: int | None, header_timeout: float | None) -> None:
+    def __init__(
+        self, max_connections: int | None, header_timeout: float | None, allow: tuple[Network, ...] | None
+    ) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.allow = allow
+        self.open: dict[_GuardedH11Protocol, None] = {}
         self.refused = ThrottledWarning(log, "http.connections_refused", every=_REFUSALS_LOGGED_EVERY)
+        self.evicted = ThrottledWarning(log, "http.connections_evicted", every=_REFUSALS_LOGGED_EVERY)
+        self.outsiders = ThrottledWarning(log, "http.peer_refused", every=_REFUSALS_LOGGED_EVERY)
 
-    def refuse(self) -> None:
+    def make_room(self) -> bool:
+        """Whether a new connection may open: under the bound, or after closing the oldest one
+        that is not being answered."""
+        if self.max_connections is None or len(self.open) < self.max_connections:
+            return True
+        for connection in self.open:
+            if not connection.answering:
+                connection.transport.abort()
+                self.open.pop(connection, None)
+                self.evicted.note(max_connections=self.max_connections)
+                return True
         self.refused.note(max_connections=self.max_connections)
+        return False
 
 
 class _GuardedH11Protocol(H11Protocol):
@@ -57,17 +79,28 @@ class _GuardedH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        bound = self._limits.max_connections
-        if bound is not None and len(self.connections) >= bound:
+        peer = transport.get_extra_info("peername")
+        outsider = self._limits.allow is not None and not allowed(
+            self._limits.allow, peer[0] if isinstance(peer, tuple) else None)
+        if outsider or not self._limits.make_room():
+            if outsider:
+                self._limits.outsiders.note(peer=str(peer[0]) if isinstance(peer, tuple) else "?")
             self.transport = transport  # for connection_lost
             transport.abort()
-            self._limits.refuse()
             return
+        self._limits.open[self] = None
         super().connection_made(transport)
         self._start_deadline()
 
+    @property
+    def answering(self) -> bool:
+        """Whether a request of this connection is in and its answer not sent whole yet."""
+        return self.conn.their_state not in _WAITING and self.cycle is not None and not self.cycle.response_complete
+
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
+        if self.transport.get_protocol() is not self:
+            self._limits.open.pop(self, None)  # a WebSocket now: its own protocol takes over
         if self.conn.their_state not in _WAITING or self.transport.get_protocol() is not self:
             self._stop_deadline()  # the request is in, the connection is done with, or a WebSocket now
         elif self._deadline is None:
@@ -75,6 +108,7 @@ class _GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_deadline()
+        self._limits.open.pop(self, None)
         super().connection_lost(exc)
 
     def _start_deadline(self) -> None:
@@ -104,18 +138,19 @@ class EmbeddedHttpServer:
     """`app` listening on `host:port` (port 0: any free port) until `stop()`.
 
     The socket is bound and listening before `start()` returns, so a client may connect at once.
-    A request must arrive whole within `header_timeout` seconds; past `max_connections` open
-    connections (None: no bound) a new one is closed at once. The client's address is the
-    socket's peer: X-Forwarded-For is not believed.
+    Peers outside `allow` (None: anyone) are closed at once; a request must arrive whole within
+    `header_timeout` seconds; at most `max_connections` are open (None: no bound; see the
+    module's docstring). The client's address is the socket's peer: X-Forwarded-For is not believed.
     """
 
     def __init__(
         self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *,
         max_connections: int | None = None, header_timeout: float | None = 5.0,
+        allow: tuple[Network, ...] | None = None,
     ) -> None:
         self._app = app
         self._host, self._port = host, port
-        self._limits = _Limits(max_connections, header_timeout)
+        self._limits = _Limits(max_connections, header_timeout, allow)
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.url = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -56,9 +57,21 @@ async def assert_nothing_more_written(link: Link) -> None:
 # -- what the flow reads ------------------------------------------------------------------
 
 
-def test_it_is_a_call(link: Link) -> None:
-    call: Call = make_call(link)  # type-checks against the protocol
-    assert isinstance(call, AgiCall)
+def test_it_is_a_call() -> None:
+    """Everything the flow may use of a `Call` is on `AgiCall`, in the same shape: a property
+    where the protocol has one, a coroutine taking the same parameters where it has a method."""
+    members = [name for name in vars(Call) if not name.startswith("_")]
+    assert "read_digits" in members and "call_id" in members
+    for name in members:
+        wanted, got = inspect.getattr_static(Call, name), inspect.getattr_static(AgiCall, name, None)
+        assert got is not None, f"AgiCall has no {name}"
+        if isinstance(wanted, property):
+            assert isinstance(got, property), f"{name} is not a property"
+        else:
+            assert inspect.iscoroutinefunction(got), f"{name} is not a coroutine"
+            assert inspect.signature(got).parameters.keys() == inspect.signature(wanted).parameters.keys(), name
+            defaults = [(p.name, p.default) for p in inspect.signature(wanted).parameters.values()]
+            assert [(p.name, p.default) for p in inspect.signature(got).parameters.values()] == defaults, name
 
 
 def test_fastagi_properties(link: Link) -> None:
@@ -186,14 +199,6 @@ async def test_set_language_sets_the_channel_language_and_tracks_it(link: Link) 
     await converse(link, call.set_language("fr"), ("SET VARIABLE CHANNEL(language) fr", "200 result=1"))
 
     assert call.language == "fr"
-
-
-async def test_get_variable(link: Link) -> None:
-    call = make_call(link)
-
-    job = await converse(link, call.get_variable("IVR_JOB_ID"), ("GET VARIABLE IVR_JOB_ID", "200 result=1 (job-7)"))
-    assert job == "job-7"
-    assert await converse(link, call.get_variable("IVR_NONE"), ("GET VARIABLE IVR_NONE", "200 result=0")) is None
 
 
 async def test_transfer_sets_the_variable_and_leaves_the_channel_up(link: Link) -> None:

@@ -25,7 +25,8 @@ async def stasis(
     handler: Handler, *, playback_seconds: float = 0.0, password: str = "asterisk",
 ) -> AsyncIterator[tuple[SimulatedAri, AriApp]]:
     async with SimulatedAri(SoundLibrary(CATALOG), playback_seconds=playback_seconds) as sim:
-        app = AriApp(handler, sim.url, "asterisk", password, backoff=0.01)
+        # the simulated caller types only once IvrInput says the line waits for keys
+        app = AriApp(handler, sim.url, "asterisk", password, backoff=0.01, announce_input=True)
         await app.start()
         try:
             yield sim, app

@@ -33,7 +33,7 @@ Handler = Callable[[AriCall], Awaitable[object]]
 @asynccontextmanager
 async def stasis(handler: Handler, *, playback_seconds: float = 0.0) -> AsyncIterator[tuple[SimulatedAri, AriApp]]:
     async with SimulatedAri(SoundLibrary(CATALOG), playback_seconds=playback_seconds) as sim:
-        app = AriApp(handler, sim.url, "asterisk", "asterisk", backoff=0.01)
+        app = AriApp(handler, sim.url, "asterisk", "asterisk", backoff=0.01, announce_input=True)  # for the caller
         await app.start()
         try:
             yield sim, app

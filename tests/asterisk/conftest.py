@@ -1,8 +1,7 @@
 """Load the Asterisk configuration reader (`astconf.py`) and the container entrypoint
 (`docker/asterisk/entrypoint.py`) as modules: the test files of this folder import them by name.
 
-Neither folder is a package on the import path (`tests/asterisk` would shadow pyst2's
-`asterisk` package), so they are loaded from their files, once.
+Neither folder is a package on the import path, so they are loaded from their files, once.
 """
 
 from __future__ import annotations

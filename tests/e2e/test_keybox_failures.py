@@ -64,6 +64,27 @@ async def test_three_wrong_pins_in_a_call(line: Line) -> None:
     assert [b.result for b in call.record.backend[1:]] == ["ApiError 1001"] * 3
 
 
+@pytest.mark.parametrize("keys, hangup_on", [
+    ("123456#1111#", "invalid-credentials"),  # puts the phone down as they hear it
+    ("123456#1111#!", None),  # or when asked for the key number again
+])
+async def test_hanging_up_on_wrong_credentials_records_invalid_credentials(
+    line: Line, keys: str, hangup_on: str | None,
+) -> None:
+    """The contract's `invalid_credentials`: the caller gave up on a pair KimVoice refused."""
+    call = await line.call(keys, hangup_on=hangup_on)
+    assert call.heard.hung_up_by == "caller"
+    assert call.record.outcome is Outcome.INVALID_CREDENTIALS
+    assert call.record.detail == "hung up after invalid-credentials"
+    assert [b.result for b in call.record.backend[1:]] == ["ApiError 1001"]
+
+
+async def test_a_hang_up_after_typing_another_key_number_is_a_plain_hang_up(line: Line) -> None:
+    call = await line.call("123456#1111#" "123456#!")
+    assert call.record.outcome is Outcome.CALLER_HANGUP
+    assert call.record.detail == "hung up during enter-pin"
+
+
 # -- lockouts across calls -----------------------------------------------------------------
 
 

@@ -45,10 +45,20 @@ async def test_identify_unknown_key_then_another(line: Line) -> None:
     assert [b.result for b in call.record.backend] == ["ApiError 1002", "ok", "ok"]
 
 
-async def test_unknown_route_is_logged_and_hung_up(line: Line) -> None:
+async def test_unknown_route_is_heard_then_an_agent(line: Line) -> None:
+    # A dialplan naming a route the service lacks: the caller hears why, never silence.
     call = await line.call("", route="nosuchroute")
+    assert call.prompts == ["system-unavailable", "transferring"]
+    assert call.heard.variables["IVR_OUTCOME"] == "error"
+    assert call.record.outcome is Outcome.ERROR  # a dialplan to fix, whoever took the call
+    assert call.record.detail == "unknown route 'nosuchroute'"
+
+
+async def test_unknown_route_without_an_operator_says_goodbye(make_line: MakeLine) -> None:
+    async with make_line(operator="") as line:
+        call = await line.call("", route="nosuchroute")
+    assert call.prompts == ["system-unavailable", "goodbye"]
     assert call.heard.hung_up_by == "service"
-    assert call.prompts == []
     assert call.record.outcome is Outcome.ERROR
     assert call.record.detail == "unknown route 'nosuchroute'"
 

@@ -15,6 +15,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -154,6 +155,32 @@ async def fill_pool(client: httpx.AsyncClient, server: RawServer, n: int) -> Non
     server.respond = plain
 
 
+def idle(transport: KeepAliveTransport) -> list[Any]:
+    """The transport's idle connections (white box: which path a request takes depends on them)."""
+    return [conn for stack in transport._idle.values() for conn in stack]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Let the event loop run until `condition()` holds: readiness, not a guessed delay."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records each round trip the transport makes: True when on a reused connection."""
+    made: list[bool] = []
+    real = KeepAliveTransport._round_trip
+
+    async def recording(self: KeepAliveTransport, conn: Any, request: httpx.Request, *args: Any) -> Any:
+        made.append(args[-1])  # `reused`
+        return await real(self, conn, request, *args)
+
+    monkeypatch.setattr(KeepAliveTransport, "_round_trip", recording)
+    return made
+
+
 @pytest.fixture
 def polls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts `select.poll()` objects made: httpcore makes one per pooled connection it checks."""
@@ -224,16 +251,17 @@ async def test_concurrency_is_bounded_by_max_connections(serve, make) -> None:
 
 
 async def test_a_request_waits_for_a_slot_until_the_pool_timeout(serve, make) -> None:
-    release = asyncio.Event()
+    arrived, release = asyncio.Event(), asyncio.Event()
 
     async def held(seen: Seen) -> bytes:
+        arrived.set()
         await release.wait()
         return ok()
 
     server = await serve(held)
     client = make(KeepAliveTransport(max_connections=1), pool=0.05)
     first = asyncio.create_task(client.get(server.url))
-    await asyncio.sleep(0.02)
+    await asyncio.wait_for(arrived.wait(), 2)  # the first request holds the only slot
     with pytest.raises(httpx.PoolTimeout):
         await client.get(server.url)
     release.set()
@@ -241,15 +269,20 @@ async def test_a_request_waits_for_a_slot_until_the_pool_timeout(serve, make) ->
     assert (await client.get(server.url)).status_code == 200 and server.accepted == 1
 
 
-async def test_an_idle_connection_the_server_closed_is_replaced(serve, make) -> None:
+async def test_an_idle_connection_the_server_closed_is_replaced(serve, make, round_trips) -> None:
+    """Once the client's loop has seen the server's FIN, the pool drops the connection before
+    sending anything on it: the request goes out once, on a fresh connection. (Had the FIN not
+    arrived yet, the stale-connection retry would give the same answer: the test below.)"""
     server = await serve()
     transport = KeepAliveTransport()
     client = make(transport)
     assert (await client.get(server.url)).json() == {"conn": 0}
+    [pooled] = idle(transport)
     server.drop_idle()
-    for _ in range(50):  # until the client's loop has seen the FIN: no syscall of ours looks
-        await asyncio.sleep(0.002)
+    await until(pooled.reader.at_eof)  # no syscall of ours looks: asyncio's own reading sees it
+    round_trips.clear()
     assert (await client.get(server.url)).json() == {"conn": 1}
+    assert round_trips == [False], "one round trip, on a fresh connection: not the stale retry"
     assert server.accepted == 2 and transport.open_connections == 1
 
 
@@ -265,14 +298,16 @@ async def test_bytes_sent_on_an_idle_connection_make_it_unusable(serve, make, th
     writer.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
     if then_close:
         writer.close()
-    for _ in range(50):
-        await asyncio.sleep(0.002)
+    [pooled] = idle(transport)
+    await until(lambda: bool(getattr(pooled.reader, "_buffer", b"")) or pooled.reader.at_eof())
     response = await client.get(server.url)
     assert (response.status_code, response.json()) == (200, {"conn": 1})
     assert transport.open_connections == 1
 
 
-async def test_a_stale_connection_failing_before_any_answer_is_retried_once_on_a_fresh_one(serve, make) -> None:
+async def test_a_stale_connection_failing_before_any_answer_is_retried_once_on_a_fresh_one(
+    serve, make, round_trips,
+) -> None:
     async def keep_alive_race(seen: Seen) -> bytes | None:
         return ok() if seen.n == 1 else None  # closes as the second request on a connection arrives
 
@@ -280,7 +315,9 @@ async def test_a_stale_connection_failing_before_any_answer_is_retried_once_on_a
     transport = KeepAliveTransport()
     client = make(transport)
     assert (await client.get(server.url)).status_code == 200
+    round_trips.clear()
     assert (await client.get(server.url)).status_code == 200
+    assert round_trips == [True, False], "the reused connection failed, the retry went on a fresh one"
     assert [(s.conn, s.n) for s in server.requests] == [(0, 1), (0, 2), (1, 1)]
     assert transport.open_connections == 1
 

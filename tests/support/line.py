@@ -182,7 +182,8 @@ async def running_line(
         ari = SimulatedAri(SoundLibrary(CATALOG, TtsCache(data_dir / "tts")), password=password,
                            playback_seconds=playback_seconds)
         await asyncio.gather(server.start(), ari.start())
-        settings = {"ari_url": ari.url, "ari_user": "asterisk", **settings}
+        # the simulated caller types only once the IvrInput event says the line waits for keys
+        settings = {"ari_url": ari.url, "ari_user": "asterisk", "ari_announce_input": True, **settings}
     else:
         await server.start()
     try:

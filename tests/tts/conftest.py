@@ -3,7 +3,8 @@
 The espeak tests run the real espeak-ng and sox (`apt-get install espeak-ng sox`; CI's
 `.ci/run` installs them). The fake program is a Python script written to `tmp_path`: it
 writes a sine tone as a WAV at 22050 Hz stereo (not the phone format, so the conversion is
-tested), one line per call in its log, and can be told to fail or to take its time.
+tested), one line per call in its log, and can be told to fail, to take its time, or to wait
+at a gate (`--gate HOST:PORT`: it connects there and goes on once it has read one byte).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import io, json, math, struct, sys, time, wave
 
 LOG = __LOG__
 args = sys.argv[1:]
-opts = {"rate": "22050", "channels": "2", "sleep": "0", "out": None, "text": None, "fail": None}
+opts = {"rate": "22050", "channels": "2", "sleep": "0", "out": None, "text": None, "fail": None, "gate": None}
 while args:
     flag = args.pop(0).lstrip("-")
     opts[flag] = args.pop(0) if flag != "fail" else "yes"
@@ -38,6 +39,11 @@ if opts["fail"]:
     print("fake-tts: no such voice", file=sys.stderr)
     sys.exit(3)
 time.sleep(float(opts["sleep"]))
+if opts["gate"]:
+    import socket
+    host, port = opts["gate"].rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as gate:
+        gate.recv(1)
 rate, channels = int(opts["rate"]), int(opts["channels"])
 frames = int(rate * (0.3 + 0.3 * len(text.split())))
 tone = [int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(frames)]

@@ -81,19 +81,28 @@ async def test_concurrent_renders_of_one_text_share_one_engine_call(tmp_path: Pa
 
 
 async def test_a_render_does_not_block_the_event_loop(tmp_path: Path, fake_tts) -> None:
-    cache = TtsCache(tmp_path / "tts", fake_tts.engine("--sleep", "0.4"))
-    ticks = 0
+    """The engine waits at a gate only this event loop can open: a render that blocked the loop
+    would hold the engine until its timeout and fail, and the gate would see it only afterwards."""
+    reached = asyncio.Event()
+    opened = asyncio.Event()
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
+    async def gate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.set()
+        await opened.wait()
+        writer.write(b"go")
+        await writer.drain()
+        writer.close()
 
-    task = asyncio.create_task(ticker())
-    await cache.render("Jane Agent", "en")
-    task.cancel()
-    assert ticks >= 25, f"the loop ran only {ticks} times in 0.4 s"
+    server = await asyncio.start_server(gate, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cache = TtsCache(tmp_path / "tts", fake_tts.engine("--gate", f"127.0.0.1:{port}"))
+    async with server:
+        render = asyncio.create_task(cache.render("Jane Agent", "en"))
+        await asyncio.wait_for(reached.wait(), 10)
+        assert not render.done(), "the loop served the gate while the engine ran"
+        opened.set()
+        name = await asyncio.wait_for(render, 10)
+    assert cache.text_of(name) == "Jane Agent" and cache.wav_path(name).exists()
 
 
 async def test_a_failed_render_leaves_no_file_and_is_tried_again(tmp_path: Path, fake_tts) -> None:

@@ -21,13 +21,13 @@ async def store_ok() -> bool:
 
 @asynccontextmanager
 async def probing(
-    kimvoice_url: str, store_healthy: Callable[[], Awaitable[bool]] = store_ok,
+    kimvoice_url: str, store_healthy: Callable[[], Awaitable[bool]] = store_ok, *, embedded: bool = False,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The service's HTTP app over a KimVoice client for `kimvoice_url`, and an HTTP client for it."""
     async with KimVoiceClient(kimvoice_url, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, timeout=2,
                               backoff=0.01) as kimvoice:
         app = create_app(kimvoice, Metrics(routes=()), lambda: 3, store_healthy=store_healthy,
-                         media_allow=parse_networks("127.0.0.0/8"), health_timeout=1)
+                         media_allow=parse_networks("127.0.0.0/8"), health_timeout=1, sandbox=embedded)
         async with EmbeddedHttpServer(app) as server, httpx.AsyncClient(base_url=server.url) as http:
             yield http
 
@@ -40,6 +40,16 @@ async def test_probes_share_one_health_check(sandbox: SandboxServer) -> None:
     assert answers[-1].json() == {"status": "ok", "active_calls": 3, "store": "ok",
                                   "kimvoice": {**answers[-1].json()["kimvoice"], "reachable": True, "mode": "Normal"}}
     assert sandbox.sandbox.requests["HealthCheck"] == 1, "25 probes, one KimVoice request"
+
+
+async def test_the_embedded_sandbox_is_named_and_the_body_keeps_its_fields(sandbox: SandboxServer) -> None:
+    async with probing(sandbox.url, embedded=True) as http:
+        answer = await http.get("/healthz")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body == {"status": "ok", "active_calls": 3, "store": "ok",
+                    "kimvoice": {**body["kimvoice"], "backend": "sandbox", "reachable": True, "mode": "Normal"}}
+    assert "ms" in body["kimvoice"]
 
 
 async def test_an_unreachable_kimvoice_is_named_by_error_class_only() -> None:

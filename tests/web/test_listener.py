@@ -44,7 +44,7 @@ APP = Starlette(routes=[Route("/", hello), Route("/slow", slow), WebSocketRoute(
 
 
 @asynccontextmanager
-async def listening(**limits: float) -> AsyncIterator[Callable[[], Awaitable[Stream]]]:
+async def listening(**limits: object) -> AsyncIterator[Callable[[], Awaitable[Stream]]]:
     """The server with `limits`, and a way to open raw connections to it (closed at the end)."""
     opened: list[asyncio.StreamWriter] = []
     async with EmbeddedHttpServer(APP, **limits) as server:  # type: ignore[arg-type]
@@ -125,24 +125,42 @@ async def test_a_websocket_outlives_the_header_timeout() -> None:
         assert await asyncio.wait_for(socket.recv(), 2) == "still there?"
 
 
-async def test_past_max_connections_a_new_connection_is_closed_at_once() -> None:
+async def test_past_max_connections_the_oldest_idle_connection_makes_room() -> None:
     async with listening(max_connections=8) as connect:
         held = [await connect() for _ in range(8)]
-        for stream in held:  # answered: each is open on the server's side now
+        for stream in held:  # answered, then idle in keep-alive
             assert (await answer(stream)).endswith(b"hello")
+        assert (await answer(await connect())).endswith(b"hello")
+        assert await closed_within(held[0][0], 2) < 1  # the oldest idle one gave its place
+        for stream in held[1:]:
+            assert (await answer(stream)).endswith(b"hello"), "the other connections are still served"
+
+
+async def test_half_sent_requests_cannot_lock_a_probe_out() -> None:
+    """A client fills every slot with half a request head: a health probe is still answered."""
+    async with listening(max_connections=8, header_timeout=5) as connect:
+        for _ in range(8):
+            _, writer = await connect()
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(3):
+            assert (await answer(await connect())).endswith(b"hello")
+
+
+async def test_when_every_connection_is_being_answered_a_new_one_is_closed() -> None:
+    async with listening(max_connections=4) as connect:
+        busy = [await connect() for _ in range(4)]
+        answers = [asyncio.create_task(answer(stream, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")) for stream in busy]
+        await asyncio.sleep(0.2)  # the four requests are in and being answered (0.6 s each)
         reader, writer = await connect()
         writer.write(REQUEST)
         assert await closed_within(reader, 2) < 1
-        held[0][1].close()
-        await held[0][1].wait_closed()
-        for _ in range(50):  # the server notices the close at its own pace
-            stream = await connect()
-            try:
-                assert (await answer(stream)).endswith(b"hello")
-                break
-            except (asyncio.IncompleteReadError, ConnectionError):
-                continue
-        else:
-            raise AssertionError("no connection was served again once one of the eight closed")
-        for stream in held[1:]:
-            assert (await answer(stream)).endswith(b"hello"), "the connections held are still served"
+        assert [(await task).endswith(b"slow") for task in answers] == [True] * 4
+
+
+async def test_a_peer_outside_the_allow_list_is_closed_before_anything_is_read() -> None:
+    from ivr.netallow import parse_networks
+
+    async with listening(allow=parse_networks("10.0.0.0/8")) as connect:  # type: ignore[arg-type]
+        reader, writer = await connect()
+        writer.write(REQUEST)
+        assert await closed_within(reader, 2) < 1

@@ -5,7 +5,7 @@ on its own (`ivr sandbox`), or as the `kimvoice` service of `docker-compose.yml`
 """
 
 from ivr.kimvoice.sandbox._app import create_app
-from ivr.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, UNKNOWN_KEY, SeedBox, SeedKey
+from ivr.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, UNKNOWN_KEY, SeedBox, SeedKey, seed_key_lines
 from ivr.kimvoice.sandbox._server import SandboxServer
 from ivr.kimvoice.sandbox._service import Knobs, Sandbox, cbs_code_for, update_code_for
 
@@ -20,5 +20,6 @@ __all__ = [
     "SeedKey",
     "cbs_code_for",
     "create_app",
+    "seed_key_lines",
     "update_code_for",
 ]

@@ -1,6 +1,6 @@
 """The sandbox's seeded test keys: one for each branch of the call flow.
 
-QA staff dial these; the README's table is printed from `SEED_KEYS` by `ivr sandbox`.
+QA staff dial these; `ivr sandbox` prints them at start (`seed_key_lines`), as the README's table has them.
 """
 
 from __future__ import annotations
@@ -94,3 +94,11 @@ SEED_BOXES: tuple[SeedBox, ...] = (
 
 #: A key number IdentifyKeyHolder and GetKeyHolders do not know (ApiError 1002 / 1001).
 UNKNOWN_KEY = 99999
+
+
+def seed_key_lines() -> list[str]:
+    """The lines `ivr sandbox` prints at start: every key QA can dial, the unknown one included."""
+    lines = [f"key {key.key_number}  PIN {key.pin}  {key.purpose}" for key in SEED_KEYS]
+    lines.append(f"key {UNKNOWN_KEY}  PIN any   unknown key: GetKeyHolders ApiError 1001, IdentifyKeyHolder 1002")
+    lines.extend(f"box {box.box_number}  shackle {box.shackle_code}  {box.purpose}" for box in SEED_BOXES)
+    return lines

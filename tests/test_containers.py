@@ -39,7 +39,7 @@ def interpolate(value: str, env: dict[str, str] | None = None) -> str:
             return "$"
         name, op, default = match.group(1), match.group(2), match.group(3) or ""
         value = env.get(name)
-        if op == ":-" and not value or op == "-" and value is None:
+        if (op == ":-" and not value) or (op == "-" and value is None):
             return default
         return value or ""
 
@@ -116,9 +116,18 @@ def test_the_asterisk_image_has_its_sounds_and_scripts() -> None:
     for copied in ("ivr-agi", "entrypoint.py"):
         assert re.search(rf"^COPY {re.escape(copied)} ", text, re.MULTILINE), copied
         assert (dockerfile.parent / copied).is_file()
-    for language in ("en", "fr", "es"):
-        assert f"asterisk-core-sounds-{language}-ulaw" in text
-    assert len(re.findall(r"\b[0-9a-f]{64}\b", text)) == text.count("fetch asterisk-"), "every archive has its sha256"
+    # Asterisk's sounds come from Debian's packages (apt verifies them), never from a URL.
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    installs = re.findall(r"apt-get install ([^;&]+)", code)
+    assert len(installs) == 1, installs
+    packages = set(installs[0].replace("\\", " ").split()) - {"-y", "--no-install-recommends"}
+    wanted = {f"asterisk-core-sounds-{lang}{kind}" for lang in ("en", "fr", "es") for kind in ("", "-wav")}
+    assert packages == wanted | {"asterisk-moh-opsound-wav"}
+    assert not re.search(r"\b(curl|wget)\b|https?://", code), "no download by URL"
+    assert "rm -rf /var/lib/apt/lists/*" in code
+    for language in ("en", "fr", "es"):  # Asterisk reads sounds from <astdatadir>/sounds only
+        assert f"/var/lib/asterisk/sounds/{language}/digits/1.wav" in code.replace("$lang", language)
+    assert "ln -sfn /usr/share/asterisk/sounds/$lang/* /var/lib/asterisk/sounds/$lang/" in code
     assert 'ENTRYPOINT ["python3", "/usr/local/bin/keybox-asterisk"]' in text
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.MULTILINE).group(1))  # type: ignore[union-attr]
     assert not any(arg.startswith("-d") for arg in cmd), "debug level logs the keys callers press"
@@ -179,7 +188,7 @@ def test_the_service_listens_inside_the_network() -> None:
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_only_loopback_is_published_by_default(name: str) -> None:
-    for host_ip, host_port, container in published(SERVICES[name]):
+    for host_ip, host_port, _container in published(SERVICES[name]):
         assert host_ip == "127.0.0.1", f"{name} publishes {host_port} on {host_ip or 'every address'} by default"
 
 

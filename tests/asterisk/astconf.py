@@ -142,7 +142,8 @@ def parse(text: str, name: str, resolve: Resolver | None = None, config: Config 
             for template in templates:
                 found_templates = config.named(template)
                 if not found_templates:
-                    config.problems.append(f"{where}: [{section_name}] uses template {template!r}, not defined before it")
+                    config.problems.append(f"{where}: [{section_name}] uses template "
+                                           f"{template!r}, not defined before it")
                     continue
                 entries.extend(Entry(e.key, e.value, e.arrow, e.where) for e in found_templates[-1].entries)
             current = Section(section_name, "!" in options, templates, entries, where)
@@ -360,7 +361,8 @@ def check_routes(contexts: Mapping[str, Context], routes: Iterable[str]) -> list
                 route = agi_route(target)
                 if route is None:
                     if target != CLASSIC_AGI_PROGRAM:
-                        found.append(f"{step.where}: AGI program {target!r} is not {CLASSIC_AGI_PROGRAM} nor a FastAGI URL")
+                        found.append(f"{step.where}: AGI program {target!r} is "
+                                     f"not {CLASSIC_AGI_PROGRAM} nor a FastAGI URL")
                         continue
                     route = step.args[1] if len(step.args) > 1 else ""
                 elif target.startswith("hagi://") and ":" in target[7:].split("/")[0]:
@@ -370,14 +372,16 @@ def check_routes(contexts: Mapping[str, Context], routes: Iterable[str]) -> list
                 elif not _literal(route):
                     found.append(f"{step.where}: route {route!r} is computed; the check needs it written out")
                 elif route not in known:
-                    found.append(f"{step.where}: route {route!r} is not one the service serves ({', '.join(sorted(known))})")
+                    found.append(f"{step.where}: route {route!r} is not one the "
+                                 f"service serves ({', '.join(sorted(known))})")
             elif app == "stasis":
                 name = step.args[0] if step.args else ""
                 route = step.args[1] if len(step.args) > 1 else ""
                 if name != STASIS_APP:
                     found.append(f"{step.where}: Stasis application {name!r} is not {STASIS_APP!r}")
                 if route not in known:
-                    found.append(f"{step.where}: Stasis route {route!r} is not one the service serves ({', '.join(sorted(known))})")
+                    found.append(f"{step.where}: Stasis route {route!r} is not one "
+                                 f"the service serves ({', '.join(sorted(known))})")
     return found
 
 
@@ -435,7 +439,8 @@ def check_contexts(
                 found.append(f"{where}: include => {included}: context not defined")
         for step in context.steps:
             for target in _goto_targets(step):
-                parts = [p.strip() for p in split_args(target.split("(")[0] if step.app.lower().startswith("gosub") else target)]
+                spec = target.split("(")[0] if step.app.lower().startswith("gosub") else target
+                parts = [p.strip() for p in split_args(spec)]
                 if len(parts) == 1:
                     check_target(step.where, context.name, step.exten, parts[0])
                 elif len(parts) == 2:
@@ -468,6 +473,58 @@ def check_application(text: str, queues: Config, what: str) -> list[str]:
     if app.lower() == "queue" and (not args or args[0] not in names):
         return [f"{what} is {text!r}: no such queue in queues.conf"]
     return []
+
+
+AGENT_VIEW_NAME = ("IVR_KEY_NUMBER", "IVR_LAST_STEP")
+AGENT_CALL_HEADER = "X-Keybox-Call"
+
+
+def _bounded_filter(value: str, variable: str) -> bool:
+    """`value` holds `${FILTER(allowed,${variable}):0:N}`: only some characters, at most N."""
+    return re.search(r"\$\{FILTER\([^,]+,\$\{" + variable + r"\}\):0:\d+\}", value) is not None
+
+
+def check_agent_view(contexts: Mapping[str, Context], context_name: str) -> list[str]:
+    """What an agent's phone gets on a transfer: before `s` hands the caller over (Exec, or a
+    Goto to the queue), the caller's name is set from the key number and the step, each
+    filtered and bounded, and IVR_CALL_ID is made inheritable (`__IVR_CALL_ID`); every Queue
+    of the context has a b() pre-dial handler that adds the call id as a SIP header."""
+    context = contexts.get(context_name)
+    if context is None:
+        return [f"context {context_name!r} (the transfer) is not defined"]
+    found = []
+    steps = [s for s in context.steps if s.exten == "s"]
+    handover = next((i for i, s in enumerate(steps) if s.app.lower() == "exec"
+                     or any(t.split(",")[0].strip() == "agents" for t in _goto_targets(s))), len(steps))
+    before = [",".join(s.args) for s in steps[:handover] if s.app.lower() == "set"]
+    names = [v.partition("=")[2] for v in before if v.replace(" ", "").lower().startswith("callerid(name)=")]
+    if not names:
+        found.append(f"{context.where}: [{context_name}] s sets no CALLERID(name) "
+                     "before the hand-over: the agent sees a bare number")
+    for variable in AGENT_VIEW_NAME:
+        if names and not any(_bounded_filter(name, variable) for name in names):
+            found.append(f"{context.where}: [{context_name}] the caller's name does not "
+                         f"show ${{{variable}}} filtered and bounded (FILTER(...):0:N)")
+    if not any(v.startswith("__IVR_CALL_ID=") and "${IVR_CALL_ID}" in v for v in before):
+        found.append(f"{context.where}: [{context_name}] s does not pass IVR_CALL_ID "
+                     "to the agent's leg (Set(__IVR_CALL_ID=...) before the hand-over)")
+    for step in (s for s in context.steps if s.app.lower() == "queue"):
+        options = step.args[1] if len(step.args) > 1 else ""
+        handler = re.search(r"b\(([^)]*)\)", options)
+        parts = [p.strip() for p in handler.group(1).split("^")] if handler else []
+        if handler is None or len(parts) != 3:
+            found.append(f"{step.where}: Queue({','.join(step.args)}) has no b(context^exten^priority) "
+                         f"pre-dial handler: the agent gets no {AGENT_CALL_HEADER}")
+            continue
+        target = contexts.get(parts[0])
+        body = [s for s in target.steps if s.exten == parts[1]] if target else []
+        text = " ".join(f"{s.app}({','.join(s.args)})" for s in body)
+        if f"PJSIP_HEADER(add,{AGENT_CALL_HEADER})=${{IVR_CALL_ID}}" not in text.replace(" ", ""):
+            found.append(f"{step.where}: the pre-dial handler {handler.group(0)} "
+                         f"does not add {AGENT_CALL_HEADER} from ${{IVR_CALL_ID}}")
+        elif not body or body[-1].app.lower() != "return":
+            found.append(f"{step.where}: the pre-dial handler {handler.group(0)} does not end with Return()")
+    return found
 
 
 def check_pjsip(pjsip: Config, contexts: Mapping[str, Context] | None = None) -> list[str]:
@@ -518,7 +575,8 @@ def check_queue_members(queues: Config, pjsip: Config) -> list[str]:
             interface = entry.value.split(",")[0].strip()
             tech, _, name = interface.partition("/")
             if tech != "PJSIP" or name not in endpoints:
-                found.append(f"{entry.where}: queue {section.name} member {interface}: not a PJSIP endpoint of pjsip.conf")
+                found.append(f"{entry.where}: queue {section.name} member "
+                             f"{interface}: not a PJSIP endpoint of pjsip.conf")
     return found
 
 
@@ -552,10 +610,12 @@ def check_listeners(manager: Config, http: Config, service_networks: Networks) -
                 continue
             denies = [_acl_net(d) for d in user.values("deny")]
             permits = [_acl_net(p) for p in user.values("permit")]
-            outside = [str(p) for p in permits if not any(p.subnet_of(n) for n in service_networks if n.version == p.version)
+            outside = [str(p) for p in permits
+                       if not any(p.subnet_of(n) for n in service_networks if n.version == p.version)
                        and not (p.network_address.is_loopback)]
             if outside:
-                found.append(f"{user.where}: AMI user {user.name} permits {', '.join(outside)}, beyond the service network")
+                found.append(f"{user.where}: AMI user {user.name} permits "
+                             f"{', '.join(outside)}, beyond the service network")
             if wildcard and not any(d.prefixlen == 0 for d in denies):
                 found.append(f"{user.where}: AMI listens on {bind} and user {user.name} has no deny=0.0.0.0/0.0.0.0")
             if wildcard and not permits:
@@ -568,7 +628,8 @@ def check_listeners(manager: Config, http: Config, service_networks: Networks) -
                 continue
             host = bind.rsplit(":", 1)[0] if bind.count(":") == 1 else bind
             if not _inside(host, service_networks):
-                found.append(f"{http_general.where}: HTTP (ARI) {key} {bind} is beyond the service network; ARI has no address ACL")
+                found.append(f"{http_general.where}: HTTP (ARI) {key} {bind} is "
+                             "beyond the service network; ARI has no address ACL")
     return found
 
 
@@ -594,7 +655,8 @@ def check_secrets(configs: Mapping[str, Config]) -> list[str]:
         for section in config.sections:
             for entry in section.entries:
                 if entry.key in SECRET_KEYS and not re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*\}", entry.value):
-                    found.append(f"{entry.where}: [{section.name}] {entry.key} is written in the file, not a ${{NAME}} placeholder")
+                    found.append(f"{entry.where}: [{section.name}] {entry.key} is "
+                                 f"written in the file, not a ${{NAME}} placeholder")
     return found
 
 
@@ -631,7 +693,7 @@ def check_logging(configs: Mapping[str, Config], commands: Mapping[str, Iterable
     start command is written (e.g. "Dockerfile CMD") to its arguments.
 
     - asterisk.conf `verbose`, `debug` and `trace` are 0 (or absent): at verbose 3 Asterisk logs
-      "Playing 'digits/4.ulaw'" for every digit of SAY DIGITS, SayDigits and ARI digit playbacks,
+      "Playing 'digits/4.wav'" for every digit of SAY DIGITS, SayDigits and ARI digit playbacks,
       and every dialplan step with its arguments (main/file.c, main/pbx.c);
     - no logger.conf channel (console, files, syslog) takes `verbose`, `debug`, `trace`,
       `dtmf` or `*`: a file with `verbose` logs every verbose message made (main/logger.c);
@@ -676,7 +738,8 @@ def check_logging(configs: Mapping[str, Config], commands: Mapping[str, Iterable
         for entry in (e for e in user.entries if e.key == "read"):
             classes = {c.strip().lower() for c in entry.value.split(",")} & LEAKY_AMI_CLASSES
             if classes:
-                found.append(f"{entry.where}: AMI user {user.name} reads {', '.join(sorted(classes))} events, which carry codes or keys")
+                found.append(f"{entry.where}: AMI user {user.name} reads "
+                             f"{', '.join(sorted(classes))} events, which carry codes or keys")
     return found
 
 
@@ -694,7 +757,9 @@ STARTUP_FILES = {
 on a real Asterisk 22 with `autoload = yes`), and who reads them (None: the core)."""
 
 
-def check_startup_files(modules: Config, shipped: Iterable[str], needed: Mapping[str, str | None] = STARTUP_FILES) -> list[str]:
+def check_startup_files(
+    modules: Config, shipped: Iterable[str], needed: Mapping[str, str | None] = STARTUP_FILES
+) -> list[str]:
     """Asterisk starts without WARNING or ERROR: each file of `needed` is shipped, or the
     module that reads it is `noload`ed (the core's files must be shipped)."""
     section = modules.first("modules")
@@ -705,5 +770,6 @@ def check_startup_files(modules: Config, shipped: Iterable[str], needed: Mapping
         if name in have or (module is not None and module in noload):
             continue
         reader = f"{module} loads" if module else "the core reads it"
-        found.append(f"{name} is missing and {reader}: Asterisk logs a WARNING or ERROR at every start (ship it, or noload the module)")
+        found.append(f"{name} is missing and {reader}: Asterisk logs a WARNING "
+                     "or ERROR at every start (ship it, or noload the module)")
     return found

@@ -47,13 +47,17 @@ def test_reader_sections_templates_comments_and_includes() -> None:
     assert config.problems == []
     assert [s.name for s in config.sections] == ["base", "phone", "extra"]
     phone = config.sections[1]
-    assert (phone.is_template, phone.templates, phone.get("type"), phone.get("allow")) == (False, ["base"], "endpoint", "!all,ulaw")
+    assert (phone.is_template, phone.templates, phone.get("type"), phone.get("allow")) == (
+        False, ["base"], "endpoint", "!all,ulaw"
+    )
     assert phone.get("context") == "a;b" and phone.get("comment") is None
     assert config.sections[2].entries[0].arrow
 
 
 def test_reader_reports_what_asterisk_would_refuse() -> None:
-    config = astconf.parse("key = early\n[a](missing)\n#include gone.conf\nnot an entry\n", "x.conf", astconf.text_resolver({}))
+    config = astconf.parse(
+        "key = early\n[a](missing)\n#include gone.conf\nnot an entry\n", "x.conf", astconf.text_resolver({})
+    )
     assert len(config.problems) == 4, config.problems
 
 
@@ -64,7 +68,9 @@ def test_dialplan_priorities_labels_and_patterns() -> None:
         ("_1XX", "1", None, "NoOp"), ("_1XX", "2", "next", "Goto"), ("s", "1", None, "Hangup")]
     assert contexts["c"].matching("150") == ["_1XX"] and contexts["c"].matching("250") == []
     assert astconf.extension_matches("_[a-z][a-z]", "fr") and not astconf.extension_matches("_[a-z][a-z]", "s")
-    assert astconf.parse_app("AGI(agi://h/announce?job=${URIENCODE(${X})},a)") == ("AGI", ["agi://h/announce?job=${URIENCODE(${X})}", "a"])
+    assert astconf.parse_app("AGI(agi://h/announce?job=${URIENCODE(${X})},a)") == (
+        "AGI", ["agi://h/announce?job=${URIENCODE(${X})}", "a"]
+    )
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -144,6 +150,44 @@ def test_good_targets_pass() -> None:
     assert astconf.check_contexts(contexts, QUEUES) == []
 
 
+OPERATOR = """
+[keybox-operator]
+exten => s,1,GotoIf($["${IVR_TRANSFER}" = ""]?unavailable,1)
+ same => n,Set(CALLERID(name)=Key ${FILTER(*0-9,${IVR_KEY_NUMBER}):0:16} ${FILTER(-a-z,${IVR_LAST_STEP}):0:24})
+ same => n,Set(__IVR_CALL_ID=${FILTER(0-9.,${IVR_CALL_ID}):0:64})
+ same => n,Exec(${IVR_TRANSFER})
+exten => agents,1,Queue(keybox-agents,b(keybox-operator^agent-leg^1))
+exten => agent-leg,1,ExecIf($["${IVR_CALL_ID}" != ""]?Set(PJSIP_HEADER(add,X-Keybox-Call)=${IVR_CALL_ID}))
+ same => n,Return()
+"""
+
+
+def test_an_agent_view_with_key_step_and_call_id_passes() -> None:
+    assert astconf.check_agent_view(plan(OPERATOR), "keybox-operator") == []
+
+
+@pytest.mark.parametrize(("old", "new", "word"), [
+    ("Set(CALLERID(name)=", "Set(CALLERID(num)=", "no CALLERID(name)"),
+    ("${FILTER(*0-9,${IVR_KEY_NUMBER}):0:16}", "${IVR_KEY_NUMBER}", "IVR_KEY_NUMBER"),
+    ("${FILTER(-a-z,${IVR_LAST_STEP}):0:24}", "${FILTER(-a-z,${IVR_LAST_STEP})}", "IVR_LAST_STEP"),
+    ("Set(__IVR_CALL_ID=", "Set(IVR_CALL_ID=", "IVR_CALL_ID"),
+    ("Queue(keybox-agents,b(keybox-operator^agent-leg^1))", "Queue(keybox-agents)", "pre-dial handler"),
+    ("X-Keybox-Call)=${IVR_CALL_ID}", "X-Keybox-Call)=${IVR_OUTCOME}", "X-Keybox-Call"),
+    (" same => n,Return()\n", "", "Return()"),
+])
+def test_an_agent_view_without_key_step_or_call_id_fails(old: str, new: str, word: str) -> None:
+    assert old in OPERATOR
+    one(astconf.check_agent_view(plan(OPERATOR.replace(old, new)), "keybox-operator"), word)
+
+
+def test_an_agent_view_set_after_the_hand_over_fails() -> None:
+    late = OPERATOR.replace(" same => n,Exec(${IVR_TRANSFER})\n", "").replace(
+        "exten => s,1,GotoIf", "exten => s,1,Exec(${IVR_TRANSFER})\n same => n,GotoIf")
+    problems = astconf.check_agent_view(plan(late), "keybox-operator")
+    assert len(problems) == 2 and "CALLERID(name)" in problems[0] and "IVR_CALL_ID" in problems[1], problems
+    one(astconf.check_agent_view(plan(OPERATOR), "keybox-transfer"), "not defined")
+
+
 def test_an_operator_application_naming_no_queue_fails() -> None:
     one(astconf.check_application("Queue(keybox-agentz)", QUEUES, "IVR_OPERATOR"), "keybox-agentz")
     assert astconf.check_application("Queue(keybox-agents)", QUEUES, "IVR_OPERATOR") == []
@@ -200,16 +244,20 @@ def test_a_written_password_fails() -> None:
 
 # -- AMI and ARI listeners ---------------------------------------------------------------------
 
-AMI_GOOD = "[general]\nenabled = yes\nbindaddr = 172.28.73.10\n[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/255.255.255.0\n"
+AMI_GOOD = ("[general]\nenabled = yes\nbindaddr = 172.28.73.10\n"
+            "[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/255.255.255.0\n")
 HTTP_GOOD = "[general]\nenabled = yes\nbindaddr = 172.28.73.10\n"
 
 
 @pytest.mark.parametrize(("ami", "http", "word"), [
     ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\nsecret = ${S}\npermit = 172.28.73.0/24\n", HTTP_GOOD, "deny"),
-    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\n", HTTP_GOOD, "permits nothing"),
-    ("[general]\nenabled = yes\nbindaddr = 8.8.8.8\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/24\n", HTTP_GOOD, "8.8.8.8"),
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\nsecret = ${S}\ndeny = 0.0.0.0/0.0.0.0\n",
+     HTTP_GOOD, "permits nothing"),
+    ("[general]\nenabled = yes\nbindaddr = 8.8.8.8\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 172.28.73.0/24\n",
+     HTTP_GOOD, "8.8.8.8"),
     ("[general]\nenabled = yes\nbindaddr = 192.168.1.5\n", HTTP_GOOD, "192.168.1.5"),
-    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 0.0.0.0/0.0.0.0\n", HTTP_GOOD, "0.0.0.0/0"),
+    ("[general]\nenabled = yes\nbindaddr = 0.0.0.0\n[u]\ndeny = 0.0.0.0/0.0.0.0\npermit = 0.0.0.0/0.0.0.0\n",
+     HTTP_GOOD, "0.0.0.0/0"),
     (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 0.0.0.0\n", "no address ACL"),
     (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 203.0.113.7\n", "203.0.113.7"),
     (AMI_GOOD, "[general]\nenabled = yes\nbindaddr = 127.0.0.1\ntlsbindaddr = 0.0.0.0:8089\n", "tlsbindaddr"),
@@ -241,7 +289,8 @@ def test_an_undocumented_placeholder_fails() -> None:
 
 LOGGING_GOOD = {
     "asterisk.conf": "[options]\nverbose = 0\ndebug = 0\n",
-    "logger.conf": "[logfiles]\nconsole => notice,warning,error\nmessages.log => [plain]notice,warning,error,security\n",
+    "logger.conf": "[logfiles]\nconsole => notice,warning,error\n"
+                   "messages.log => [plain]notice,warning,error,security\n",
     "pjsip.conf": "[global]\ntype = global\ndebug = no\n",
     "manager.conf": "[general]\nenabled = yes\n[keybox]\nread = call\nwrite = call,originate\n",
     "cdr.conf": "[general]\nenable = no\n",

@@ -17,7 +17,7 @@ import keybox_asterisk_entrypoint as entrypoint
 import pytest
 import yaml
 
-from ivr.flow.prompts import PROMPT_IDS
+from ivr.catalog import PROMPT_IDS
 from ivr.flow.runner import ROUTES
 from ivr.settings import Settings
 
@@ -29,7 +29,7 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 ASTERISK = COMPOSE["services"]["asterisk"]
 
 try:  # the ARI transport names the context a transfer continues in
-    from ivr.ari import TRANSFER_CONTEXT
+    from ivr.transports.ari import TRANSFER_CONTEXT
 except ImportError:  # pragma: no cover - before the ARI transport lands
     TRANSFER_CONTEXT = "keybox-operator"
 
@@ -96,6 +96,12 @@ def test_transfers_continue_at_s_1_and_run_ivr_transfer() -> None:
     assert [s.args for s in execs] == [["${IVR_TRANSFER}"]]
 
 
+def test_an_agent_sees_the_key_the_step_and_gets_the_call_id() -> None:
+    """The caller's name on the agent's phone is `Key <key number> <step>`; the call id goes to
+    the agent's leg (inherited variable, and X-Keybox-Call on the queue members' INVITEs)."""
+    assert astconf.check_agent_view(contexts(), TRANSFER_CONTEXT) == []
+
+
 def test_the_unreachable_service_fallback_is_never_silent() -> None:
     """AGISTATUS/STASISSTATUS failures go to `unavailable`, which plays system-unavailable and
     then queues the caller."""
@@ -107,7 +113,8 @@ def test_the_unreachable_service_fallback_is_never_silent() -> None:
     for context in contexts().values():
         for step in context.steps:
             if step.app in ("AGI", "Stasis") and context.name != "keybox-announce":
-                following = [s for s in context.steps if s.exten == step.exten and int(s.priority) == int(step.priority) + 1]
+                following = [s for s in context.steps
+                             if s.exten == step.exten and int(s.priority) == int(step.priority) + 1]
                 assert following and following[0].app == "GotoIf", step.where
                 assert "keybox-operator,unavailable,1" in ",".join(following[0].args), step.where
 
@@ -198,7 +205,8 @@ def test_the_example_holds_no_secret() -> None:
 # -- what Asterisk loads, logs and opens ----------------------------------------------------------
 
 NEEDED_MODULES = {
-    "chan_pjsip.so", "res_pjsip.so", "res_pjsip_session.so", "res_pjsip_registrar.so", "res_pjsip_authenticator_digest.so",
+    "chan_pjsip.so", "res_pjsip.so", "res_pjsip_session.so", "res_pjsip_registrar.so",
+    "res_pjsip_authenticator_digest.so",
     "res_pjsip_endpoint_identifier_ip.so", "res_pjsip_endpoint_identifier_user.so", "res_rtp_asterisk.so",
     "pbx_config.so", "res_agi.so", "app_exec.so", "app_queue.so", "app_playback.so", "app_stasis.so",
     "res_stasis.so", "res_ari.so", "res_ari_channels.so", "res_ari_events.so", "res_ari_playbacks.so",
@@ -214,6 +222,30 @@ def test_modules_keep_what_the_line_needs() -> None:
     assert modules is not None and modules.get("autoload") == "yes"
     assert set(modules.values("noload")) & NEEDED_MODULES == set()
     assert "chan_sip.so" in modules.values("noload")
+
+
+DEBIAN_SOUNDS = {  # Debian package -> where it puts its files (dpkg -c, trixie = bookworm: 1.6.1-1, 2.03-1.1)
+    "asterisk-core-sounds-en-wav": "/usr/share/asterisk/sounds/en_US_f_Allison",
+    "asterisk-core-sounds-fr-wav": "/usr/share/asterisk/sounds/fr_CA_f_June",
+    "asterisk-core-sounds-es-wav": "/usr/share/asterisk/sounds/es_MX_f_Allison",
+    "asterisk-moh-opsound-wav": "/usr/share/asterisk/moh",
+}
+
+
+def test_sounds_and_music_are_where_debian_installs_them() -> None:
+    """The image installs Debian's wav sounds; music on hold reads Debian's folder; the modules
+    that play wav to a G.711 caller stay loaded."""
+    dockerfile = (ROOT / "docker" / "asterisk" / "Dockerfile").read_text()
+    for package in DEBIAN_SOUNDS:
+        assert re.search(rf"\b{re.escape(package)}\b", dockerfile), package
+    music = load("musiconhold.conf").first("default")
+    assert music is not None and music.get("mode") == "files"
+    assert music.get("directory") == DEBIAN_SOUNDS["asterisk-moh-opsound-wav"]
+    astdatadir = load("asterisk.conf").first("directories")
+    assert astdatadir is not None and astdatadir.get("astdatadir") == "/var/lib/asterisk"
+    assert "/var/lib/asterisk/sounds/$lang" in dockerfile  # <astdatadir>/sounds: main/file.c
+    noload = set(load("modules.conf").first("modules").values("noload"))  # type: ignore[union-attr]
+    assert {"format_wav.so", "codec_ulaw.so", "codec_alaw.so"} & noload == set()
 
 
 def test_no_log_holds_the_keys_callers_press() -> None:
@@ -244,7 +276,7 @@ def start_commands() -> dict[str, list[str]]:
 
 
 def test_no_log_spells_out_the_codes_read_to_callers() -> None:
-    """At verbose 3 Asterisk logs "Playing 'digits/4.ulaw'" for each digit of SAY DIGITS,
+    """At verbose 3 Asterisk logs "Playing 'digits/4.wav'" for each digit of SAY DIGITS,
     SayDigits and ARI digit playbacks: the console (docker logs) would spell out the update
     and CBS codes. Verbose 0 everywhere, no verbose/debug/trace/dtmf channel, no -v/-d."""
     names = ("asterisk.conf", "logger.conf", "pjsip.conf", "manager.conf", "cdr.conf", "cel.conf")

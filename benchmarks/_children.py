@@ -16,9 +16,9 @@ import contextlib
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import sys
 import tempfile

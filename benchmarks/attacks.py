@@ -235,7 +235,7 @@ class Harness:
     async def system(self, name: str, env: dict[str, str] | None = None, *, nofile: int | None = None,
                      kimvoice_url: Callable[[int], Awaitable[str]] | None = None) -> AsyncIterator[System]:
         """A fresh sandbox + service; `kimvoice_url(sandbox_port)` may put something in between."""
-        from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+        from ivr.catalog import PromptCatalog, default_prompts_dir
         from ivr.tts import TtsCache
 
         with temporary_children(f"ivr-attack-{name}-", self.keep) as children:
@@ -317,7 +317,7 @@ async def settled_records(data_dir: Path, at_least: int, wait: float = 5.0) -> l
 
 @functools.cache
 def expected_codes() -> frozenset[str]:
-    from ivr.kimvoice.sandbox import update_code_for
+    from ivr.backends.kimvoice.sandbox import update_code_for
 
     today = dt.datetime.now(dt.UTC).date()
     return frozenset(update_code_for(KEY, MEMBER, MEMBER, POD, (today + dt.timedelta(days=d)).isoformat())
@@ -562,7 +562,8 @@ async def attack_5(h: Harness, options: argparse.Namespace) -> dict[str, Any]:
             tasks += [asyncio.ensure_future(slow(i)) for i in range(start, min(count, start + 100))]
             await asyncio.sleep(0.05)
         t0 = time.monotonic()
-        calls_task = asyncio.ensure_future(bounded_gather(
+        # awaited below: RUF006 (ruff 0.17.6) misses that here
+        calls_task = asyncio.ensure_future(bounded_gather(  # noqa: RUF006
             [at_most(gate, place(s, FULL_CALL, timeout=10)) for _ in range(calls)], hold + 15))
         open_at: dict[str, Any] = {}
         for mark in (10.0, float(hold)):
@@ -668,7 +669,8 @@ class HugeAnswerProxy:
                 kept = [ln for ln in lines[1:] if ln and not ln.lower().startswith(("connection:", "keep-alive:"))]
                 async with asyncio.timeout(30):
                     up_reader, up_writer = await asyncio.open_connection(HOST, self.upstream)
-                    up_writer.write("\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1") + body)
+                    upstream_head = "\r\n".join([lines[0], *kept, "Connection: close", "", ""])
+                    up_writer.write(upstream_head.encode("latin-1") + body)
                     answer = await up_reader.read(-1)
                     up_writer.close()
                 writer.write(answer)  # says `connection: close`: the client opens a new one next time
@@ -1085,7 +1087,8 @@ def main(argv: list[str] | None = None) -> int:
         options.out.parent.mkdir(parents=True, exist_ok=True)
         options.out.write_text(json.dumps({
             "tree": str(tree.path), "commit": tree.commit, "tracked_files_changed": tree.changed_files,
-            "child_ivr_file": tree.ivr_file, "sim_ivr_file": ivr.__file__, "launcher": tree.launcher, "settings_passed": NEW_SETTINGS,
+            "child_ivr_file": tree.ivr_file, "sim_ivr_file": ivr.__file__, "launcher": tree.launcher,
+            "settings_passed": NEW_SETTINGS,
             "started": started.isoformat(timespec="seconds"), "cpus": os.cpu_count(),
             "python": sys.version.split()[0], "attacks": rows,
         }, indent=2, default=str))

@@ -46,15 +46,35 @@ PROJECT = HERE.parent
 if str(PROJECT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(PROJECT))
 
-from ivr.flow.prompts import PromptCatalog, default_prompts_dir
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.sim import ScriptedCaller, SoundLibrary, place_call
 from ivr.tts import TtsCache
 
 if __package__:  # python3 -m benchmarks.load
-    from ._children import HOST, Child, Children, die_with_parent, free_port, http, status_kb, temporary_children, wait_ready
+    from ._children import (
+        HOST,
+        Child,
+        Children,
+        die_with_parent,
+        free_port,
+        http,
+        status_kb,
+        temporary_children,
+        wait_ready,
+    )
 else:  # python3 benchmarks/load.py: this folder is sys.path[0]
-    from _children import HOST, Child, Children, die_with_parent, free_port, http, status_kb, temporary_children, wait_ready
+    from _children import (
+        HOST,
+        Child,
+        Children,
+        die_with_parent,
+        free_port,
+        http,
+        status_kb,
+        temporary_children,
+        wait_ready,
+    )
 
 KEYS = "123456#2580#19"  # the sandbox's test key 123456, PIN 2580, update code (1), end (9)
 KEY, MEMBER, POD = 123456, 5001, 1  # what the sandbox knows of it: primary and update member, pod
@@ -384,7 +404,9 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
     backend_count = m1.get("ivr_backend_seconds_count", 0) - m0.get("ivr_backend_seconds_count", 0)
     backend_sum = m1.get("ivr_backend_seconds_sum", 0) - m0.get("ivr_backend_seconds_sum", 0)
     by_method = {
-        key[4:]: round(1000 * (m1[key] - m0.get(key, 0)) / max(1, m1[f"count:{key[4:]}"] - m0.get(f"count:{key[4:]}", 0)), 2)
+        key[4:]: round(
+            1000 * (m1[key] - m0.get(key, 0)) / max(1, m1[f"count:{key[4:]}"] - m0.get(f"count:{key[4:]}", 0)), 2
+        )
         for key in m1 if key.startswith("sum:")
     }
     # The RSS a call costs: use the concurrency the harness saw at its peak (at most N).
@@ -458,7 +480,8 @@ def print_result(r: dict[str, Any]) -> None:
     print(f"  calls completed      {r['completed']}   failed {r['failed']}")
     for reason, count in r["failures"].items():
         print(f"    {count:>7}  {reason}")
-    print(f"  calls/s              {r['calls_per_s']}   ({r['commands_per_s']} AGI commands/s, {r['commands']} measured)")
+    print(f"  calls/s              {r['calls_per_s']}   "
+          f"({r['commands_per_s']} AGI commands/s, {r['commands']} measured)")
     print(f"  concurrent calls     peak {r['peak_concurrent_calls']}, mean {r['mean_concurrent_calls']}")
     print(f"  turnaround ms        p50 {t['p50']}  p90 {t['p90']}  p99 {t['p99']}  max {t['max']}  (mean {t['mean']})")
     if r["ramp_s"]:
@@ -493,17 +516,20 @@ def print_ratios(ours: dict[str, Any], bare: dict[str, Any]) -> None:
     for q in ("p50", "p90", "p99", "max"):
         print(f"  turnaround {q:<4}      {ratio(ours['turnaround_ms'][q], bare['turnaround_ms'][q])}")
     if ours["ramp_s"]:
-        print(f"  p99 after the ramp   {ratio(ours['turnaround_after_ramp_ms']['p99'], bare['turnaround_after_ramp_ms']['p99'])}")
-    print(f"  CPU per call         {ratio(ours['cpu_s']['service_per_call_ms'], bare['cpu_s']['service_per_call_ms'])}")
-    print(f"  RSS per call         {ratio(ours['rss_kb']['per_concurrent_call'], bare['rss_kb']['per_concurrent_call'])}")
+        after_ramp = ratio(ours["turnaround_after_ramp_ms"]["p99"], bare["turnaround_after_ramp_ms"]["p99"])
+        print(f"  p99 after the ramp   {after_ramp}")
+    cpu = ratio(ours["cpu_s"]["service_per_call_ms"], bare["cpu_s"]["service_per_call_ms"])
+    rss = ratio(ours["rss_kb"]["per_concurrent_call"], bare["rss_kb"]["per_concurrent_call"])
+    print(f"  CPU per call         {cpu}")
+    print(f"  RSS per call         {rss}")
 
 
 # -- profile summary -----------------------------------------------------------------------
 
 _LAYERS = (
-    ("ivr/agi/", "ivr AGI (FastAGI server, channel, replies)"),
+    ("ivr/transports/agi/", "ivr AGI (FastAGI server, channel, replies)"),
     ("ivr/flow/", "ivr call flow"),
-    ("ivr/kimvoice/", "ivr KimVoice client"),
+    ("ivr/backends/kimvoice/", "ivr KimVoice client"),
     ("ivr/store/", "ivr store"),
     ("ivr/logging", "ivr logging/redaction"),
     ("ivr/web/", "ivr web (/metrics sink)"),

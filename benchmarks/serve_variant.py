@@ -168,9 +168,9 @@ def _patch_lean(client_class: type) -> None:
 
 
 def apply(patches: list[str]) -> None:
-    import ivr.kimvoice._connect as connect
+    import ivr.backends.kimvoice._connect as connect
     from ivr import service
-    from ivr.kimvoice._client import KimVoiceClient
+    from ivr.backends.kimvoice._client import KimVoiceClient
 
     names = {p.partition("=")[0] for p in patches}
     unknown = names - {"httpcore", "pool", "gc", "nostore", "nometrics", "streams", "lean"}

@@ -60,7 +60,7 @@ def default_prompts_dir() -> Path:
     `ivr/prompts` is a link to it in a checkout and a real folder in an installed wheel (the
     texts ship as package data), so one path serves both; resolved, so messages name `prompts/`.
     """
-    return (Path(__file__).resolve().parents[1] / "prompts").resolve()
+    return (Path(__file__).resolve().parent / "prompts").resolve()
 
 
 def _read_language(path: Path) -> dict[str, str]:

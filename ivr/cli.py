@@ -17,8 +17,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from ivr.backends.kimvoice import METHODS, CodeType, Method, OperationalMode, open_kimvoice
 from ivr.errors import InvalidParameterError, IvrError, SettingsError
-from ivr.kimvoice import METHODS, CodeType, Method, open_kimvoice
 from ivr.logging import configure_logging
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_URL, Settings, load_settings
 
@@ -82,14 +82,14 @@ async def sandbox(
     curl -X PATCH http://HOST:PORT/sandbox/knobs -d '{"latency": 3}'
     (also GET /sandbox/knobs, GET /sandbox/stats, POST /sandbox/reset, POST /sandbox/revoke-tokens).
     """
-    from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer, seed_key_lines
+    from ivr.backends.kimvoice.sandbox import Knobs, Sandbox, SandboxServer, seed_key_lines
 
     settings = _settings(
         sandbox_mode=mode, sandbox_latency=latency, sandbox_failure_rate=failure_rate,
         sandbox_token_lifetime=token_lifetime,
     )
     knobs = Knobs(
-        operational_mode=settings.sandbox_mode, latency=settings.sandbox_latency,
+        operational_mode=OperationalMode(settings.sandbox_mode), latency=settings.sandbox_latency,
         failure_rate=settings.sandbox_failure_rate, token_lifetime=settings.sandbox_token_lifetime,
     )
     server = SandboxServer(Sandbox(knobs), host, port, log_requests=True)
@@ -138,7 +138,7 @@ def _kebab(name: str) -> str:
 
 
 def _option_for(name: str, annotation: Any, description: str | None) -> click.Option:
-    click_type: click.ParamType = click.STRING
+    click_type: click.ParamType[Any] = click.STRING
     if annotation is int:
         click_type = click.INT
     elif isinstance(annotation, type) and issubclass(annotation, Enum):
@@ -146,11 +146,11 @@ def _option_for(name: str, annotation: Any, description: str | None) -> click.Op
     return click.Option([f"--{name.replace('_', '-')}"], type=click_type, required=True, help=description)
 
 
-def _method_command(method: Method) -> click.Command:
+def _method_command(method: Method[Any]) -> click.Command:
     validates_first = method.attribute in ("get_update_code", "get_cbs_code")
 
     @click.pass_context
-    def command(ctx: click.Context, **values: Any) -> None:
+    def command(ctx: click.Context, /, **values: Any) -> None:
         _run(_call_method)(ctx.obj, method, values, validates_first)
 
     params: list[click.Parameter] = [
@@ -168,13 +168,18 @@ def _method_command(method: Method) -> click.Command:
     )
 
 
-async def _call_method(options: dict[str, Any], method: Method, values: dict[str, Any], validates_first: bool) -> None:
+async def _call_method(
+    options: dict[str, Any], method: Method[Any], values: dict[str, Any], validates_first: bool
+) -> None:
     settings = _settings(kimvoice_url=options["url"], log_level=options["log_level"])
     validate = values.pop("validate", False)
-    pod_number = values.pop("pod_number", None) if method.attribute == "get_cbs_code" else values.get("pod_number")
+    # GetCbsCode takes no pod: its --pod-number (default 1) is for the ValidateKeyHolder call alone.
+    cbs_pod: int = values.pop("pod_number") if method.attribute == "get_cbs_code" else 0
     async with open_kimvoice(settings) as client:
         if validates_first and validate:
-            member = values.get("update_member", values.get("primary_member"))
+            # Both methods that validate first take a primary member; GetUpdateCode also a pod.
+            member: int = values.get("update_member", values["primary_member"])
+            pod_number: int = cbs_pod if method.attribute == "get_cbs_code" else values["pod_number"]
             code_type = CodeType.UPDATE if method.attribute == "get_update_code" else CodeType.CBS
             await client.validate_key_holder(values["key_number"], member, pod_number, code_type)
         result = await getattr(client, method.attribute)(**values)
@@ -228,9 +233,9 @@ async def serve() -> None:
 @_run
 async def classic_agi(route: str) -> None:
     """Classic AGI: Asterisk runs this per call, e.g. AGI(ivr-agi,keybox), over stdin/stdout."""
-    from ivr.agi import run_classic_agi
     from ivr.flow.runner import run_call
     from ivr.service import open_services
+    from ivr.transports.agi import run_classic_agi
 
     async with open_services(_settings()) as services:
         await run_classic_agi(lambda call: run_call(call, services), route)
@@ -457,7 +462,7 @@ def _verbose_logs() -> bool:
 
 async def _place(settings: Settings, address: str, route: str, digits: str | None, language: str,
                  caller_id: str, hangup_on: str | None) -> str:
-    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+    from ivr.catalog import PromptCatalog, default_prompts_dir
     from ivr.sim import InteractiveCaller, ScriptedCaller, SoundLibrary, place_call
     from ivr.tts import TtsCache
 
@@ -506,7 +511,7 @@ async def prompts_build(languages: tuple[str, ...], out: str | None, engine: str
 
     Files whose text and engine settings are unchanged since the last build are skipped.
     """
-    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+    from ivr.catalog import PromptCatalog, default_prompts_dir
     from ivr.tts import build_prompts, engine_from_settings
 
     settings = _settings(tts_engine=engine, sounds_dir=out, log_level=None if _verbose_logs() else "warning")

@@ -4,10 +4,11 @@ uvicorn bounds only the idle time between requests (`timeout_keep_alive`): a con
 sends half a request, or nothing, stays open for good, and it accepts as many connections as
 the process has descriptors. `_GuardedH11Protocol`, the one place that works around it, closes a
 connection from a peer outside `allow` at once, one whose request is not in whole within
-`header_timeout`, and keeps at most `max_connections` open: past it a new connection takes the
-place of the oldest one that is not being answered (still sending its request, or idle between
-requests), so that a client holding connections half-open cannot lock out the health probes;
-only when every connection is being answered is the new one closed.
+`header_timeout`, and keeps at most `max_connections` open, a quarter of them per peer address:
+past either bound a new connection takes the place of the oldest one that is not being answered
+(still sending its request, or idle between requests) of the same peer, or of the peer holding
+the most, so that a client holding connections half-open cannot lock out the health probes;
+only when none can give way is the new one closed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import socket
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,23 +47,32 @@ class _Limits:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.allow = allow
-        self.open: dict[_GuardedH11Protocol, None] = {}
+        self.per_peer = None if max_connections is None else max(1, max_connections // 4)
+        self.open: dict[_GuardedH11Protocol, str] = {}  # oldest first, with its peer's address
         self.refused = ThrottledWarning(log, "http.connections_refused", every=_REFUSALS_LOGGED_EVERY)
         self.evicted = ThrottledWarning(log, "http.connections_evicted", every=_REFUSALS_LOGGED_EVERY)
         self.outsiders = ThrottledWarning(log, "http.peer_refused", every=_REFUSALS_LOGGED_EVERY)
 
-    def make_room(self) -> bool:
-        """Whether a new connection may open: under the bound, or after closing the oldest one
-        that is not being answered."""
-        if self.max_connections is None or len(self.open) < self.max_connections:
+    def make_room(self, peer: str) -> bool:
+        """Whether a connection from `peer` may open: under both bounds, or after closing one
+        that is not being answered — the peer's own past its share, else the busiest peer's."""
+        if self.max_connections is None or self.per_peer is None:
             return True
-        for connection in self.open:
-            if not connection.answering:
-                connection.transport.abort()
-                self.open.pop(connection, None)
-                self.evicted.note(max_connections=self.max_connections)
-                return True
-        self.refused.note(max_connections=self.max_connections)
+        counts = Counter(self.open.values())
+        if counts[peer] >= self.per_peer:
+            chosen: str | None = peer
+        elif len(self.open) >= self.max_connections:
+            chosen = None
+        else:
+            return True
+        for host in [chosen] if chosen is not None else [host for host, _ in counts.most_common()]:
+            for connection, its_peer in self.open.items():
+                if its_peer == host and not connection.answering:
+                    connection.transport.abort()
+                    del self.open[connection]
+                    self.evicted.note(peer=host, max_connections=self.max_connections)
+                    return True
+        self.refused.note(peer=peer, max_connections=self.max_connections)
         return False
 
 
@@ -79,16 +90,16 @@ class _GuardedH11Protocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        peer = transport.get_extra_info("peername")
-        outsider = self._limits.allow is not None and not allowed(
-            self._limits.allow, peer[0] if isinstance(peer, tuple) else None)
-        if outsider or not self._limits.make_room():
+        peername = transport.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) else ""
+        outsider = self._limits.allow is not None and not allowed(self._limits.allow, peer or None)
+        if outsider or not self._limits.make_room(peer):
             if outsider:
-                self._limits.outsiders.note(peer=str(peer[0]) if isinstance(peer, tuple) else "?")
+                self._limits.outsiders.note(peer=peer or "?")
             self.transport = transport  # for connection_lost
             transport.abort()
             return
-        self._limits.open[self] = None
+        self._limits.open[self] = peer
         super().connection_made(transport)
         self._start_deadline()
 

@@ -17,10 +17,14 @@ The call flow decides what a caller hears by the class of the error, never by it
     ├── TtsError                     a TTS engine or sox could not make a sound
     ├── StoreError                   the store cannot keep what the line must keep (fail closed)
     ├── SignInThrottledError         the line is paced against guessing and this caller got no turn
-    └── AgiError                     the Asterisk side of a call
+    └── ChannelError                 the telephony side of a call, whatever the transport
         ├── ChannelHangupError       the caller hung up (or the channel died)
-        └── AgiProtocolError         a reply that breaks the protocol, or a command AGI refused
+        └── ChannelProtocolError     the transport broke its protocol or refused a command
+            ├── AgiProtocolError     a reply that breaks the AGI protocol, or a command AGI refused
             └── AriError             ARI refused a request or did not answer in time
+
+The flow catches only the transport-neutral `ChannelError`, `ChannelHangupError` and
+`ChannelProtocolError`; the transport-specific ones are for the transports and their tests.
 
 Messages never carry a PIN, a shackle code, a secret, a token or a whole code.
 """
@@ -128,18 +132,22 @@ class SignInThrottledError(IvrError):
     """Too many wrong PINs on the whole line: sign-ins are paced and this one got no turn in time."""
 
 
-class AgiError(IvrError):
-    """Something on the Asterisk side of a call."""
+class ChannelError(IvrError):
+    """Something on the telephony side of a call (FastAGI, ARI, or a later transport)."""
 
 
-class ChannelHangupError(AgiError):
+class ChannelHangupError(ChannelError):
     """The caller hung up or the channel died: the flow stops and calls nothing more."""
 
 
-class AgiProtocolError(AgiError):
+class ChannelProtocolError(ChannelError):
+    """The transport broke its protocol, refused a command or did not answer: the call cannot go on."""
+
+
+class AgiProtocolError(ChannelProtocolError):
     """Asterisk sent something the AGI protocol does not allow, or refused a command (510/520).
 
-    `reply` is the refusal (an `ivr.agi.AgiReply`) when there was one.
+    `reply` is the refusal (an `ivr.transports.agi.AgiReply`) when there was one.
     """
 
     def __init__(self, message: str, reply: object | None = None) -> None:
@@ -147,7 +155,7 @@ class AgiProtocolError(AgiError):
         self.reply = reply
 
 
-class AriError(AgiProtocolError):
+class AriError(ChannelProtocolError):
     """An ARI request failed: refused (`status` is the HTTP status), or no answer (`status` None).
 
     A channel that is gone (404, or 409 "not in a Stasis application") is a

@@ -124,7 +124,7 @@ def configure_logging(
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     """A logger for a module; events go through the configured pipeline."""
-    return structlog.get_logger(name)
+    return structlog.stdlib.get_logger(name)
 
 
 @contextmanager

@@ -1,13 +1,16 @@
 """The call record: one per call, whatever happened, with every step and backend call timed.
 
 It holds no PIN, no shackle code and no whole code: the flow writes codes in masked.
+Shared by the flow (which writes them), the store (which keeps them) and the web (which counts
+them), so it belongs to none of them; the interfaces of where records are kept,
+`ivr.flow.records.CallRecords` and `Announcements`, are the flow's.
 """
 
 from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
@@ -94,21 +97,3 @@ class Announcement(BaseModel):
     language: str = "en"
     code: str | None = Field(None, pattern=r"^[0-9]{1,20}$", description="read digit by digit")
     code_type: Literal["update", "cbs"] = "update"
-
-
-class CallRecords(Protocol):
-    """Where call records are kept (`ivr.store.SqliteStore`, or a shared store later)."""
-
-    async def save(self, record: CallRecord) -> None: ...
-
-    async def recent(self, limit: int = 20) -> list[CallRecord]: ...
-
-    async def get(self, call_id: str) -> CallRecord | None: ...
-
-
-class Announcements(Protocol):
-    """Messages of outbound calls, each named by the job id the dialplan passes to `announce`."""
-
-    async def add_announcement(self, announcement: Announcement) -> None: ...
-
-    async def announcement(self, job_id: str) -> Announcement | None: ...

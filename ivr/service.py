@@ -14,20 +14,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from ivr.agi import FastAgiServer
-from ivr.ari import AriApp
+from ivr.backends.kimvoice import check_sandbox_use, open_kimvoice
+from ivr.embedded_http import EmbeddedHttpServer
 from ivr.errors import StoreError
 from ivr.flow.call import Call
 from ivr.flow.guard import SignInGuard
 from ivr.flow.runner import ROUTES, run_call
 from ivr.flow.services import Services, guard_limits
 from ivr.install_key import install_key
-from ivr.kimvoice import check_sandbox_use, open_kimvoice
 from ivr.logging import get_logger
 from ivr.settings import Settings
 from ivr.store import SqliteStore
+from ivr.transports.agi import FastAgiServer
+from ivr.transports.ari import AriApp
 from ivr.tts import TtsCache
-from ivr.web import EmbeddedHttpServer, Metrics, create_app
+from ivr.web import Metrics, create_app
 
 log = get_logger("ivr.service")
 
@@ -93,7 +94,8 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         if self.ari is not None:
-            await asyncio.gather(self.agi.drain(self.settings.drain_seconds), self.ari.drain(self.settings.drain_seconds))
+            drain = self.settings.drain_seconds
+            await asyncio.gather(self.agi.drain(drain), self.ari.drain(drain))
         else:
             await self.agi.drain(self.settings.drain_seconds)
         await self.http.stop()

@@ -7,10 +7,11 @@ Every setting has a default that works on one machine with nothing else running:
 from __future__ import annotations
 
 import os
+import shlex
 from functools import cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -27,6 +28,23 @@ SANDBOX_CLIENT_SECRET = "sandbox-secret"
 #: `IVR_KIMVOICE_URL=sandbox`: the embedded sandbox, asked for by name (`ivr serve` then runs it
 #: even when it listens beyond loopback).
 SANDBOX_URL = "sandbox"
+
+#: The placeholders of `IVR_TTS_COMMAND`, each replaced inside one argument by the command engine
+#: (`ivr.tts.CommandEngine`).
+PLACEHOLDERS = ("{text}", "{out}", "{voice}", "{lang}")
+
+
+def parse_command(template: str) -> list[str]:
+    """The template as an argument list; `ValueError` when it cannot be one."""
+    try:
+        argv = shlex.split(template)
+    except ValueError as exc:
+        raise ValueError(f"cannot split the command line: {exc}") from None
+    if not argv:
+        raise ValueError("the command line is empty")
+    if any(p in argv[0] for p in PLACEHOLDERS):
+        raise ValueError("the program itself cannot be a placeholder")
+    return argv
 
 
 def _default_data_dir() -> Path:
@@ -84,7 +102,8 @@ class Settings(BaseSettings):
         "(health, metrics, media), e.g. 127.0.0.0/8,::1/128 or 172.28.73.0/24",
     )
     http_header_timeout: float = Field(
-        5.0, gt=0, le=60, description="seconds a client may take to send a whole HTTP request, more than 0 and at most 60"
+        5.0, gt=0, le=60,
+        description="seconds a client may take to send a whole HTTP request, more than 0 and at most 60",
     )
     media_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
         (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")), min_length=1,
@@ -139,7 +158,9 @@ class Settings(BaseSettings):
         100, ge=1, description="a whole number, 1 or more: wrong guesses on the whole line per window before "
         "sign-ins are paced"
     )
-    lockout_pace: float = Field(2.0, gt=0, le=60, description="seconds between sign-ins while paced, more than 0, at most 60")
+    lockout_pace: float = Field(
+        2.0, gt=0, le=60, description="seconds between sign-ins while paced, more than 0, at most 60"
+    )
     lockout_pace_wait: float = Field(
         20.0, gt=0, le=120, description="seconds a caller may wait for a paced sign-in, more than 0, at most 120"
     )
@@ -261,8 +282,6 @@ class Settings(BaseSettings):
     @classmethod
     def _tts_command(cls, value: str, info: ValidationInfo) -> str:
         if info.data.get("tts_engine") == "command":
-            from ivr.tts import parse_command
-
             parse_command(value)
         return value
 
@@ -277,12 +296,12 @@ class Settings(BaseSettings):
 @cache
 def _prompt_languages() -> tuple[str, ...]:
     """The languages prompts/ has texts for: a language without them would play nothing."""
-    from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+    from ivr.catalog import PromptCatalog, default_prompts_dir
 
     return PromptCatalog.load(default_prompts_dir()).languages
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the settings, or raise `SettingsError` with one line per bad variable.
 
     The line names the variable and what it accepts; a secret's value is never echoed.

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
+from ivr.backends.kimvoice import KimVoiceClient
+from ivr.backends.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 

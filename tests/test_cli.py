@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
 
 
 def ivr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

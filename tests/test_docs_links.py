@@ -49,9 +49,9 @@ def test_markdown_links_reach_files_of_the_repository() -> None:
 
 
 def test_the_call_script_names_every_route_prompt_and_method() -> None:
-    from ivr.flow.prompts import PROMPT_IDS
+    from ivr.backends.kimvoice import METHODS
+    from ivr.catalog import PROMPT_IDS
     from ivr.flow.runner import ROUTES
-    from ivr.kimvoice import METHODS
 
     script = (REPO / "docs" / "call-script.md").read_text(encoding="utf-8")
     wire = (REPO / "docs" / "kimvoice-wire.md").read_text(encoding="utf-8")

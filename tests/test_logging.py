@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice.sandbox import SandboxServer
+from ivr.backends.kimvoice import KimVoiceClient
+from ivr.backends.kimvoice.sandbox import SandboxServer
 from ivr.logging import bind_call, configure_logging, get_logger, mask_code
 from ivr.settings import SANDBOX_CLIENT_SECRET
 

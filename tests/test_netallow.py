@@ -46,6 +46,8 @@ def test_loopback_hosts(host: str) -> None:
     assert is_loopback(host)
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "172.28.73.2", "fe80::1", "ivr.example.com", "::ffff:0.0.0.0"])
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "::", "10.0.0.5", "172.28.73.2", "fe80::1", "ivr.example.com", "::ffff:0.0.0.0"]
+)
 def test_hosts_beyond_loopback(host: str) -> None:
     assert not is_loopback(host)

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_ivr_demo_from_an_installed_wheel(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "IVR_DATA_DIR": str(tmp_path / "data")}
-    where = subprocess.run([str(python), "-c", "from ivr.flow.prompts import default_prompts_dir as d; print(d())"],
+    where = subprocess.run([str(python), "-c", "from ivr.catalog import default_prompts_dir as d; print(d())"],
                            capture_output=True, text=True, cwd=elsewhere, env=env, timeout=60)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
 
@@ -114,7 +114,7 @@ def test_install_system_packages_adds_the_venv_module_where_debian_left_it_out(t
     done = subprocess.run(["sh", str(ROOT / "scripts" / "install-system-packages")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    version = "%d.%d" % sys.version_info[:2]
+    version = "{}.{}".format(*sys.version_info[:2])
     assert f"installing: python{version}-venv" in done.stderr
     assert log.read_text().splitlines()[-1] == f"install -y -qq python{version}-venv"
 

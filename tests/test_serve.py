@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.sim import ScriptedCaller, SoundLibrary, place_call
 from ivr.tts import TtsCache
 
@@ -109,7 +109,7 @@ async def test_sigterm_lets_a_call_in_progress_finish(served: Served) -> None:
     sounds = SoundLibrary(PromptCatalog.load(default_prompts_dir()), TtsCache(served.data_dir / "tts"))
 
     class SignalsMidCall(ScriptedCaller):
-        def observe(self, event):  # noqa: ANN001
+        def observe(self, event):
             super().observe(event)
             if event.kind == "prompt" and event.value == "enter-pin":
                 served.process.send_signal(signal.SIGTERM)
@@ -168,6 +168,7 @@ def test_an_interactive_call_in_the_terminal(served: Served) -> None:
 
 def test_call_without_a_service_says_what_to_do(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "ivr", "call", "--agi", "127.0.0.1:9", "--digits", "1"],
-                            capture_output=True, text=True, timeout=60, env={**os.environ, "IVR_DATA_DIR": str(tmp_path)})
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "IVR_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert "start `ivr serve`" in result.stderr and "Traceback" not in result.stderr

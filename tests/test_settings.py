@@ -68,7 +68,7 @@ def test_a_bad_value_is_one_line_naming_the_variable(
 def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IVR_KIMVOICE_CLIENT_SECRET", "")
-    with pytest.raises(SettingsError, match="^IVR_KIMVOICE_CLIENT_SECRET is not valid"):
+    with pytest.raises(SettingsError, match=r"^IVR_KIMVOICE_CLIENT_SECRET is not valid"):
         load_settings()
 
 

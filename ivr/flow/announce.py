@@ -6,9 +6,9 @@ The dialplan names the job: `AGI(agi://ivr:4573/announce?job=${IVR_JOB_ID})`.
 from __future__ import annotations
 
 from ivr.flow.dialog import Dialog, EndCall
-from ivr.flow.records import Announcement, Outcome
 from ivr.flow.services import Services
 from ivr.logging import get_logger
+from ivr.records import Announcement, Outcome
 
 log = get_logger("ivr.flow")
 

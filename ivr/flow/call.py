@@ -81,6 +81,6 @@ class Call(Protocol):
 
         Only for while no other operation runs: a transport may hold the channel meanwhile
         (FastAGI reads its socket for Asterisk's ``HANGUP`` line), so cancel it before the next
-        operation; cancelling loses nothing. May raise `ivr.errors.AgiProtocolError` when
+        operation; cancelling loses nothing. May raise `ivr.errors.ChannelProtocolError` when
         Asterisk sends what it never sends unasked.
         """

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from ivr.errors import ApiError, ChannelHangupError
 from ivr.flow.call import Call
-from ivr.flow.records import BackendCall, CallRecord, Outcome, Step
 from ivr.logging import get_logger, mask_code
+from ivr.records import BackendCall, CallRecord, Outcome, Step
 from ivr.tts import TtsCache
 
 T = TypeVar("T")
@@ -144,7 +144,7 @@ class Dialog:
         async def offer() -> str:
             escape = options + (OPERATOR_KEY if self.config.operator else "")
             pressed = await self.play(intro, escape)
-            for digit, name in zip(options, names):
+            for digit, name in zip(options, names, strict=True):
                 pressed = pressed or await self.speak(name, escape)
                 pressed = pressed or await self.play("press", escape)
                 pressed = pressed or await self.say_digits(digit, escape)

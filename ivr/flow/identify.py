@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from ivr.backends.kimvoice import IdentifiedKeyHolder
 from ivr.errors import ApiError, ErrorCode
 from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, TooManyAttempts
-from ivr.flow.records import Outcome
 from ivr.flow.services import Services
 from ivr.flow.validators import is_key_number
-from ivr.kimvoice import IdentifiedKeyHolder
 from ivr.logging import mask_code
+from ivr.records import Outcome
 
 AGAIN, ANOTHER, END = "1", "2", "9"
 

@@ -9,14 +9,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
+from ivr.backends.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
 from ivr.errors import ApiError, ChannelHangupError, ErrorCode, NotAuthorizedError
 from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, GaveUp, TooManyAttempts
 from ivr.flow.guard import SignInLocked, Subject
-from ivr.flow.records import Outcome
 from ivr.flow.services import Services
 from ivr.flow.validators import is_box_number, is_four_digits, is_key_number
-from ivr.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
 from ivr.logging import mask_code
+from ivr.records import Outcome
 
 T = TypeVar("T")
 
@@ -55,7 +55,7 @@ async def choose_language(d: Dialog, s: Services) -> None:
 
     async def offer() -> str:
         pressed = ""
-        for digit, language in zip(options, languages):
+        for digit, language in zip(options, languages, strict=True):
             await d.call.set_language(language)
             pressed = pressed or await d.play("choose-language", options)
             pressed = pressed or await d.say_digits(digit, options)

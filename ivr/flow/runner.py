@@ -10,15 +10,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from ivr.errors import AgiProtocolError, ChannelHangupError, KimVoiceError, SignInThrottledError, StoreError
+from ivr.errors import ChannelHangupError, ChannelProtocolError, KimVoiceError, SignInThrottledError, StoreError
 from ivr.flow.announce import announce
 from ivr.flow.call import Call
 from ivr.flow.dialog import Dialog, EndCall, GaveUp, OperatorRequested, TooManyAttempts
 from ivr.flow.identify import identify
 from ivr.flow.keybox import keybox
-from ivr.flow.records import CallRecord, Outcome
 from ivr.flow.services import Services
 from ivr.logging import ThrottledWarning, get_logger
+from ivr.records import CallRecord, Outcome
 
 log = get_logger("ivr.flow")
 _unknown_route = ThrottledWarning(log, "flow.unknown_route")  # the route is what the peer asked for
@@ -81,9 +81,9 @@ async def _run(d: Dialog, s: Services) -> Outcome:
     except (StoreError, SignInThrottledError) as exc:
         log.warning("flow.sign_in_refused", error=str(exc), step=d.record.last_step)
         return await _after(d, "system-unavailable", "unavailable", Outcome.UNAVAILABLE, type(exc).__name__)
-    except AgiProtocolError as exc:
-        log.error("flow.agi_protocol_error", error=str(exc), step=d.record.last_step)
-        d.record.detail = "AGI protocol error"
+    except ChannelProtocolError as exc:
+        log.error("flow.channel_protocol_error", error=str(exc), step=d.record.last_step)
+        d.record.detail = "channel protocol error"
         return Outcome.ERROR
     except Exception:
         log.exception("flow.failed", step=d.record.last_step)
@@ -113,8 +113,8 @@ async def _after(d: Dialog, prompt: str | None, reason: str, outcome: Outcome, d
     except ChannelHangupError:
         d.record.detail = f"{detail}; hung up before the end"
         return Outcome.CALLER_HANGUP if outcome is Outcome.TRANSFERRED else outcome
-    except AgiProtocolError as exc:
-        log.error("flow.agi_protocol_error", error=str(exc), step=d.record.last_step)
+    except ChannelProtocolError as exc:
+        log.error("flow.channel_protocol_error", error=str(exc), step=d.record.last_step)
     return outcome
 
 
@@ -126,6 +126,8 @@ async def _transfer(d: Dialog, reason: str) -> None:
     await d.call.set_variable("IVR_KEY_NUMBER", d.record.key_shown)
     await d.call.set_variable("IVR_LAST_STEP", last_step)
     await d.call.set_variable("IVR_OUTCOME", reason)
+    # The record's id: the agent finds the call with `ivr calls <IVR_CALL_ID>` (keybox-operator).
+    await d.call.set_variable("IVR_CALL_ID", d.record.call_id)
     await d.call.transfer(d.config.operator)
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
+from ivr.backends.kimvoice import KimVoice
 from ivr.flow.dialog import DialogConfig
 from ivr.flow.guard import GuardLimits, LockoutStore, SignInGuard
-from ivr.flow.records import Announcements, CallRecord, CallRecords
-from ivr.kimvoice import KimVoice
+from ivr.flow.records import Announcements, CallRecords
+from ivr.records import CallRecord
 from ivr.settings import Settings
 from ivr.tts import TtsCache
 

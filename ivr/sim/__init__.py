@@ -22,13 +22,10 @@ from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, EventKind, Transcript
 
 __all__ = [
-    "AriCallResult",
-    "SimulatedAri",
-    "SimulatedAriChannel",
-    "place_ari_call",
     "DEAD_CHANNEL",
     "TRANSFER_VARIABLE",
     "UNKNOWN_COMMAND",
+    "AriCallResult",
     "CallResult",
     "Caller",
     "Event",
@@ -36,10 +33,13 @@ __all__ = [
     "InputRequest",
     "InteractiveCaller",
     "ScriptedCaller",
+    "SimulatedAri",
+    "SimulatedAriChannel",
     "SimulatedChannel",
     "SoundLibrary",
     "Transcript",
     "agi_environment",
+    "place_ari_call",
     "place_call",
     "run_classic_agi",
 ]

@@ -1,6 +1,6 @@
 """The simulated Asterisk's ARI: a real HTTP + WebSocket server on loopback, and its channels.
 
-`SimulatedAri` serves the subset of ARI the IVR's `ivr.ari` transport uses, answered the way
+`SimulatedAri` serves the subset of ARI the IVR's `ivr.transports.ari` transport uses, answered the way
 Asterisk 20's res_ari / res_stasis_playback answer it:
 
 * Auth: HTTP Basic or ``?api_key=user:password``; anything else is 401.
@@ -37,7 +37,7 @@ Each `SimulatedAriChannel` plays the caller's part with the same `Caller`, `Soun
 transcript `Event`s as the FastAGI simulator. ARI has no "collect digits" request, so the
 caller learns that the IVR waits for keys from the ``IvrInput`` user event the transport sends
 when told to (`IVR_ARI_ANNOUNCE_INPUT`: off by default, on for every simulated line; see
-`ivr.ari.AriCall`); without it the caller never types. For ``get_data`` the caller types once
+`ivr.transports.ari.AriCall`); without it the caller never types. For ``get_data`` the caller types once
 the announced prompt has played to its end; for ``wait_for_digit`` at once. Keys go to the application as
 ``ChannelDtmfReceived`` events. A caller who hangs up during a sound (`Caller.hangup_on`) makes
 that playback end ``failed`` between ``ChannelHangupRequest`` and ``StasisEnd``/``ChannelDestroyed``;
@@ -66,17 +66,17 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ivr.embedded_http import EmbeddedHttpServer
 from ivr.sim._callers import DTMF_KEYS, Caller, InputRequest
 from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, Transcript
-from ivr.web import EmbeddedHttpServer
 
 __all__ = ["ARI_PASSWORD", "ARI_USER", "INPUT_EVENT", "AriRequest", "SimulatedAri", "SimulatedAriChannel"]
 
 ARI_USER = "asterisk"
 ARI_PASSWORD = "asterisk"
 INPUT_EVENT = "IvrInput"
-"""The user event by which the transport says it waits for keys (`ivr.ari.INPUT_EVENT`)."""
+"""The user event by which the transport says it waits for keys (`ivr.transports.ari.INPUT_EVENT`)."""
 
 TRANSFER_VARIABLE = "IVR_TRANSFER"
 TRANSFER_CONTEXT = "keybox-operator"

@@ -6,7 +6,7 @@ functions), playing the caller's part where the command waits for the caller:
 
 * Lines are read like res_agi's `fgets` into its 2048-byte buffer: only the trailing `\\n` is
   stripped, and a longer line is cut into 2047-byte commands. Words are split by `parse_args`
-  (`ivr.agi.commands.split_command`); the verb is matched case-insensitively, extra words ignored.
+  (`ivr.transports.agi.commands.split_command`); the verb is matched case-insensitively, extra words ignored.
 * An unknown verb gets `510 Invalid or unknown command`; a known verb with bad arguments the
   multi-line `520` usage (`_usage.py`). A real Asterisk command the simulator does not run also
   gets 510, with a note in the transcript.
@@ -33,11 +33,11 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 
-from ivr.agi import commands
 from ivr.sim._callers import DTMF_KEYS, Caller, InputRequest
 from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, Transcript
 from ivr.sim._usage import usage_reply
+from ivr.transports.agi import commands
 
 __all__ = ["DEAD_CHANNEL", "TRANSFER_VARIABLE", "UNKNOWN_COMMAND", "SimulatedChannel"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Self, TextIO
 
-from ivr.flow.prompts import PromptCatalog
+from ivr.catalog import PromptCatalog
 from ivr.sim._transcript import PROMPT_PREFIX, Event, render_event
 
 __all__ = ["DTMF_KEYS", "Caller", "InputRequest", "InteractiveCaller", "ScriptedCaller"]

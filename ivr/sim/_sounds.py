@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ivr.flow.prompts import PromptCatalog
+from ivr.catalog import PromptCatalog
 from ivr.sim._transcript import PROMPT_PREFIX, Event
 from ivr.tts import SOUND_PREFIX as TTS_PREFIX
 from ivr.tts import TtsCache

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from ivr.flow.prompts import PromptCatalog
+from ivr.catalog import PromptCatalog
 
 __all__ = ["PROMPT_PREFIX", "Event", "EventKind", "Transcript", "render_event"]
 

@@ -19,7 +19,7 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.flow.guard import Lock, StoredFailure
-from ivr.flow.records import Announcement, CallRecord
+from ivr.records import Announcement, CallRecord
 
 _VERSION = 2
 """`PRAGMA user_version` of the schema below. 0: the first schema (a call record per call id,

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.catalog import PROMPT_IDS, PromptCatalog
 from ivr.errors import TtsError
-from ivr.flow.prompts import PROMPT_IDS, PromptCatalog
 from ivr.logging import get_logger
 from ivr.tts._audio import remove_quietly, require_programs, temp_path, wav_info
 from ivr.tts._engines import TtsEngine

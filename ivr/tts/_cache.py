@@ -201,7 +201,8 @@ class TtsCache:
                 remove_quietly(wav)
                 dropped += 1
             if dropped:
-                log.info("tts.engine_changed", dropped=dropped, engine="none" if self.engine is None else self.engine.name)
+                engine_name = "none" if self.engine is None else self.engine.name
+                log.info("tts.engine_changed", dropped=dropped, engine=engine_name)
             self._known.clear()
             tmp = temp_path(marker, "")
             tmp.write_text(identity, encoding="utf-8")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from ivr.errors import TtsError
+from ivr.settings import PLACEHOLDERS, parse_command
 from ivr.tts._audio import remove_quietly, require_program, run_program, temp_path, to_phone_wav
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ French of France (espeak-ng has no Canadian French) and Latin American Spanish."
 ESPEAK_SPEED = 160
 """Words per minute: a little slower than espeak-ng's 175, for a phone line."""
 
-PLACEHOLDERS = ("{text}", "{out}", "{voice}", "{lang}")
 _PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 MAX_AUDIO_BYTES = 50 * 1024 * 1024
 """A TTS service's answer larger than this is refused (an hour of 8 kHz audio is 58 MB)."""
@@ -71,7 +70,7 @@ class EspeakEngine:
     """espeak-ng, converted to the phone format by sox."""
 
     name = "espeak"
-    programs = ("espeak-ng", "sox")
+    programs: tuple[str, ...] = ("espeak-ng", "sox")
 
     def __init__(self, voices: Mapping[str, str] | None = None, *, speed: int = ESPEAK_SPEED,
                  timeout: float = 15.0) -> None:
@@ -135,19 +134,6 @@ def _voices(voices: Mapping[str, str], language: str | None, default: str | None
     return voices.get(language, language if default is None else default)
 
 
-def parse_command(template: str) -> list[str]:
-    """The template as an argument list; `ValueError` when it cannot be one."""
-    try:
-        argv = shlex.split(template)
-    except ValueError as exc:
-        raise ValueError(f"cannot split the command line: {exc}") from None
-    if not argv:
-        raise ValueError("the command line is empty")
-    if any(p in argv[0] for p in PLACEHOLDERS):
-        raise ValueError("the program itself cannot be a placeholder")
-    return argv
-
-
 class CommandEngine:
     """Any TTS program, run from a template split like a shell would (`shlex`), without a shell.
 
@@ -166,7 +152,7 @@ class CommandEngine:
         except ValueError as exc:
             raise TtsError(f"IVR_TTS_COMMAND: {exc}") from None
         self.template = template
-        self.programs = (self.argv[0], "sox")
+        self.programs: tuple[str, ...] = (self.argv[0], "sox")
         self.voices = dict(voices or {})
         self.timeout = timeout
 
@@ -221,7 +207,7 @@ class HttpEngine:
     """
 
     name = "http"
-    programs = ("sox",)
+    programs: tuple[str, ...] = ("sox",)
 
     def __init__(self, url: str, voices: Mapping[str, str] | None = None, *, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:

@@ -2,6 +2,5 @@
 
 from ivr.web._app import create_app
 from ivr.web._metrics import Metrics
-from ivr.web._serve import EmbeddedHttpServer
 
-__all__ = ["EmbeddedHttpServer", "Metrics", "create_app"]
+__all__ = ["Metrics", "create_app"]

@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ivr.backends.kimvoice import KimVoice
 from ivr.errors import KimVoiceError
-from ivr.kimvoice import KimVoice
 from ivr.logging import get_logger
 from ivr.netallow import Network
 from ivr.tts import media_routes

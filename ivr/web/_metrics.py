@@ -11,7 +11,7 @@ from collections.abc import Collection
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ivr.errors import ErrorCode
-from ivr.flow.records import CallRecord
+from ivr.records import CallRecord
 
 UNKNOWN = "unknown"
 _API_ERRORS = frozenset(f"ApiError {code.value}" for code in ErrorCode)

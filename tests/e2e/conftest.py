@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support.line import TRANSPORTS, Line, MakeLine, Transport, running_line
 
-from ivr.kimvoice.sandbox import Knobs
+from ivr.backends.kimvoice.sandbox import Knobs
 
 
 @pytest.fixture(params=TRANSPORTS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from support.line import running_line
 
-from ivr.flow.records import Outcome
+from ivr.records import Outcome
 from ivr.sim import agi_environment
 
 PATIENCE = 2.0
@@ -82,4 +82,4 @@ async def test_a_reply_with_thousands_of_digits_ends_the_call_as_a_protocol_erro
 
     assert commands[-1].startswith("GET DATA keybox/enter-key-number")  # nothing after it
     assert record is not None
-    assert (record.outcome, record.detail) == (Outcome.ERROR, "AGI protocol error")
+    assert (record.outcome, record.detail) == (Outcome.ERROR, "channel protocol error")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from support.line import Line, MakeLine
 
-from ivr.flow.records import Announcement, Outcome
+from ivr.records import Announcement, Outcome
 
 
 async def test_a_message_is_said_twice_then_goodbye(line: Line) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+
 from support.line import MakeLine
 
-from ivr.flow.records import Outcome
+from ivr.records import Outcome
 from ivr.sim import InputRequest, ScriptedCaller
 
 

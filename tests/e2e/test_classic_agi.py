@@ -8,7 +8,7 @@ from pathlib import Path
 
 from support.line import CATALOG, running_line, today
 
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
 from ivr.sim import ScriptedCaller, SoundLibrary, run_classic_agi
 from ivr.tts import TtsCache
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from support.line import Line, MakeLine, ReactingCaller, running_line
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice.sandbox import Knobs
+from ivr.backends.kimvoice.sandbox import Knobs
+from ivr.records import Outcome
 
 HONEST = "123456#2580#19"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.line import CATALOG, Line, MakeLine, ReactingCaller, running_line
 
-from ivr.flow.records import Outcome
+from ivr.records import Outcome
 from ivr.sim import SoundLibrary, run_classic_agi
 from ivr.store import SqliteStore
 from ivr.tts import TtsCache

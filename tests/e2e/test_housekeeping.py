@@ -8,7 +8,7 @@ from pathlib import Path
 
 from support.line import running_line
 
-from ivr.flow.records import CallRecord, Outcome
+from ivr.records import CallRecord, Outcome
 from ivr.store import SqliteStore
 
 

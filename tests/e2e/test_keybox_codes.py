@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from support.line import Line, today
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice.sandbox import cbs_code_for, update_code_for
+from ivr.backends.kimvoice.sandbox import cbs_code_for, update_code_for
+from ivr.records import Outcome
 
 START = ["welcome", "enter-key-number", "enter-pin"]
 UPDATE_INSTRUCTIONS = "Press the power button, enter the code, then press enter."

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from support.line import Line, MakeLine, ReactingCaller, today
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice import OperationalMode
-from ivr.kimvoice.sandbox import Knobs, update_code_for
+from ivr.backends.kimvoice import OperationalMode
+from ivr.backends.kimvoice.sandbox import Knobs, update_code_for
+from ivr.records import Outcome
 
 AGENTS = "Queue(keybox-agents)"
 
@@ -221,7 +221,7 @@ async def test_zero_in_a_menu_reaches_an_agent_with_the_context(line: Line) -> N
     assert call.heard.transferred_to == AGENTS
     assert call.heard.variables == {
         "IVR_KEY_NUMBER": "123456", "IVR_LAST_STEP": "choose-code-type",
-        "IVR_OUTCOME": "operator_requested", "IVR_TRANSFER": AGENTS}
+        "IVR_OUTCOME": "operator_requested", "IVR_CALL_ID": call.record.call_id, "IVR_TRANSFER": AGENTS}
     # IVR_TRANSFER is set last, then the channel continues at keybox-operator,s,1.
     assert [e.value.partition("=")[0] for e in call.heard.events if e.kind == "variable"][-1] == "IVR_TRANSFER"
     assert call.heard.events[-1].kind == "transfer"

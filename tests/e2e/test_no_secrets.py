@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 from support.line import MakeLine, today
 
-from ivr.kimvoice.sandbox import cbs_code_for, update_code_for
+from ivr.backends.kimvoice.sandbox import cbs_code_for, update_code_for
 from ivr.logging import configure_logging
 
 PIN, SHACKLE, PASSWORD = "2580", "4321", "ari-Pa55word"

@@ -7,8 +7,8 @@ from pathlib import Path
 from structlog.testing import capture_logs
 from support.line import CATALOG, Line, MakeLine, today
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
+from ivr.records import Outcome
 from ivr.sim import SoundLibrary
 from ivr.tts import TtsCache
 

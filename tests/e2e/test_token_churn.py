@@ -6,8 +6,8 @@ from typing import Any
 
 from support.line import Line, MakeLine, today
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice.sandbox import cbs_code_for, update_code_for
+from ivr.backends.kimvoice.sandbox import cbs_code_for, update_code_for
+from ivr.records import Outcome
 
 
 def renew_tokens_after_the_next_validation(line: Line) -> None:

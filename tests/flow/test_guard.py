@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -208,5 +209,5 @@ async def test_past_the_line_wide_bound_guesses_are_paced_and_bounded(store: Sql
 
     outcomes = await asyncio.gather(*(one(n) for n in range(12)))
     assert outcomes.count("sent") <= 4 + 1 and outcomes.count("refused") >= 7
-    gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
     assert all(gap >= 0.045 for gap in gaps), gaps

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.catalog import PROMPT_IDS, PromptCatalog, default_prompts_dir
 from ivr.errors import SettingsError
-from ivr.flow.prompts import PROMPT_IDS, PromptCatalog, default_prompts_dir
 
 SHIPPED_LANGUAGES = ("en", "fr", "es")
 
@@ -69,7 +69,7 @@ def test_problems_reports_an_empty_folder(tmp_path: Path) -> None:
 
 def test_text_of_a_missing_prompt_names_it(tmp_path: Path) -> None:
     _write_complete(tmp_path, "en")
-    with pytest.raises(KeyError, match="'welcome'.*'de'"):
+    with pytest.raises(KeyError, match=r"'welcome'.*'de'"):
         PromptCatalog.load(tmp_path).text("welcome", "de")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.sim import Caller, CallResult, ScriptedCaller, SoundLibrary, place_call
 from ivr.tts import TtsCache
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.agi import AgiEnvironment, ReplyParser
 from ivr.sim import Event
+from ivr.transports.agi import AgiEnvironment, ReplyParser
 from ivr.tts import TtsCache
 
 if TYPE_CHECKING:

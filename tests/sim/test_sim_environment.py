@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.agi import AgiEnvironment
 from ivr.sim import agi_environment
+from ivr.transports.agi import AgiEnvironment
 
 if TYPE_CHECKING:
     from conftest import FastAgi

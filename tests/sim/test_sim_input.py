@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.flow.prompts import PromptCatalog
+from ivr.catalog import PromptCatalog
 from ivr.sim import DEAD_CHANNEL, InputRequest, InteractiveCaller, ScriptedCaller
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.flow.prompts import PromptCatalog, default_prompts_dir
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.sim import SoundLibrary
 from ivr.sim._sounds import TTS_ELSEWHERE
 from ivr.tts import TtsCache

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.flow.prompts import PromptCatalog
+from ivr.catalog import PromptCatalog
 from ivr.sim import Event, SoundLibrary, Transcript
 from ivr.tts import TtsCache
 

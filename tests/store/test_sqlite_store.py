@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import StoreError
-from ivr.flow.records import BackendCall, CallRecord, Outcome, Step
+from ivr.records import BackendCall, CallRecord, Outcome, Step
 from ivr.store import SqliteStore
 
 

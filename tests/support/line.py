@@ -22,13 +22,20 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from ivr.flow.prompts import PromptCatalog, default_prompts_dir
-from ivr.flow.records import CallRecord
-from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
+from ivr.backends.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
+from ivr.catalog import PromptCatalog, default_prompts_dir
+from ivr.records import CallRecord
 from ivr.service import Service, open_services
 from ivr.settings import Settings, load_settings
 from ivr.sim import (
-    AriCallResult, CallResult, Event, ScriptedCaller, SimulatedAri, SoundLibrary, Transcript, place_ari_call,
+    AriCallResult,
+    CallResult,
+    Event,
+    ScriptedCaller,
+    SimulatedAri,
+    SoundLibrary,
+    Transcript,
+    place_ari_call,
     place_call,
 )
 from ivr.tts import TtsCache

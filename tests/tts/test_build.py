@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ivr.catalog import PROMPT_IDS, PromptCatalog, default_prompts_dir
 from ivr.cli import cli
 from ivr.errors import IvrError
-from ivr.flow.prompts import PROMPT_IDS, PromptCatalog, default_prompts_dir
 from ivr.settings import load_settings
 from ivr.tts import EspeakEngine, build_prompts, prompt_path
 
@@ -25,7 +25,7 @@ def test_build_makes_every_prompt_of_every_language_then_skips_them(tmp_path: Pa
     first = run("--out", str(out), "--lang", "en,fr", "--lang", "es")
     assert first.exit_code == 0, first.output
     expected = {prompt_path(out, lang, pid) for lang in ("en", "fr", "es") for pid in PROMPT_IDS}
-    assert {p for p in out.rglob("*.wav")} == expected
+    assert set(out.rglob("*.wav")) == expected
     assert f"{len(expected)} written, 0 skipped" in first.output and "s of audio" in first.output
     for path in (prompt_path(out, "en", "welcome"), prompt_path(out, "fr", "goodbye"), prompt_path(out, "es", "press")):
         audio = measure(path)

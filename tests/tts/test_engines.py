@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ivr.embedded_http import EmbeddedHttpServer
 from ivr.errors import IvrError
 from ivr.tts import CommandEngine, EspeakEngine, HttpEngine
-from ivr.web import EmbeddedHttpServer
 
 SILENCE_RMS = 200
 """Of 32767: speech measures in the thousands, silence (with sox's dither) next to nothing."""
@@ -67,7 +67,7 @@ async def test_espeak_is_reproducible_and_names_its_voice(tmp_path: Path) -> Non
 
 
 async def test_espeak_unknown_voice_is_one_line_and_no_file(tmp_path: Path) -> None:
-    with pytest.raises(IvrError, match="espeak-ng has no voice .no-such-voice.") as caught:
+    with pytest.raises(IvrError, match=r"espeak-ng has no voice .no-such-voice.") as caught:
         await EspeakEngine({"en": "no-such-voice"}).render("Hello.", "en", tmp_path / "x.wav")
     assert "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
@@ -112,7 +112,7 @@ async def test_a_slow_program_is_killed_at_the_timeout(tmp_path: Path, fake_tts)
     engine = CommandEngine(fake_tts.template("--sleep", "5"), timeout=0.3)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    with pytest.raises(IvrError, match="did not finish within 0.3 s"):
+    with pytest.raises(IvrError, match=r"did not finish within 0\.3 s"):
         await engine.render("Hello.", "en", tmp_path / "x.wav")
     assert loop.time() - started < 2
     assert not (tmp_path / "x.wav").exists()
@@ -185,7 +185,7 @@ async def test_http_engine_errors_are_one_line_and_leave_no_file(tmp_path: Path,
     with pytest.raises(IvrError, match="answered HTTP 503"):
         await HttpEngine(tts_service.url, timeout=5).render("Hello.", "en", tmp_path / "x.wav")
     tts_service.status, tts_service.delay = 200, 0.4
-    with pytest.raises(IvrError, match="did not answer within 0.1 s"):
+    with pytest.raises(IvrError, match=r"did not answer within 0\.1 s"):
         await HttpEngine(tts_service.url, timeout=0.1).render("Hello.", "en", tmp_path / "x.wav")
     with pytest.raises(IvrError, match="cannot be reached"):
         await HttpEngine("http://127.0.0.1:9/speak", timeout=2).render("Hello.", "en", tmp_path / "x.wav")

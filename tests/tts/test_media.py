@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from ivr.embedded_http import EmbeddedHttpServer
 from ivr.netallow import parse_networks
 from ivr.tts import EspeakEngine, TtsCache, media_url, prompt_path
-from ivr.web import EmbeddedHttpServer, Metrics, create_app
+from ivr.web import Metrics, create_app
 
 LOOPBACK = "127.0.0.0/8,::1/128"
 

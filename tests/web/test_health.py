@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice.sandbox import SandboxServer
+from ivr.backends.kimvoice import KimVoiceClient
+from ivr.backends.kimvoice.sandbox import SandboxServer
+from ivr.embedded_http import EmbeddedHttpServer
 from ivr.netallow import parse_networks
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
-from ivr.web import EmbeddedHttpServer, Metrics, create_app
+from ivr.web import Metrics, create_app
 
 
 async def store_ok() -> bool:

@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from ivr.web import EmbeddedHttpServer
+from ivr.embedded_http import EmbeddedHttpServer
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -44,14 +44,15 @@ APP = Starlette(routes=[Route("/", hello), Route("/slow", slow), WebSocketRoute(
 
 
 @asynccontextmanager
-async def listening(**limits: object) -> AsyncIterator[Callable[[], Awaitable[Stream]]]:
-    """The server with `limits`, and a way to open raw connections to it (closed at the end)."""
+async def listening(**limits: object) -> AsyncIterator[Callable[..., Awaitable[Stream]]]:
+    """The server with `limits`, and a way to open raw connections to it (closed at the end),
+    from a loopback address of the test's choosing (`connect("127.0.0.7")`: another peer)."""
     opened: list[asyncio.StreamWriter] = []
     async with EmbeddedHttpServer(APP, **limits) as server:  # type: ignore[arg-type]
         where = urlsplit(server.url)
 
-        async def connect() -> Stream:
-            reader, writer = await asyncio.open_connection(where.hostname, where.port)
+        async def connect(peer: str = "127.0.0.1") -> Stream:
+            reader, writer = await asyncio.open_connection(where.hostname, where.port, local_addr=(peer, 0))
             opened.append(writer)
             return reader, writer
 
@@ -127,28 +128,42 @@ async def test_a_websocket_outlives_the_header_timeout() -> None:
 
 async def test_past_max_connections_the_oldest_idle_connection_makes_room() -> None:
     async with listening(max_connections=8) as connect:
-        held = [await connect() for _ in range(8)]
+        held = [await connect(f"127.0.0.{2 + n // 2}") for n in range(8)]  # four peers, two each
         for stream in held:  # answered, then idle in keep-alive
             assert (await answer(stream)).endswith(b"hello")
-        assert (await answer(await connect())).endswith(b"hello")
+        assert (await answer(await connect("127.0.0.9"))).endswith(b"hello")
         assert await closed_within(held[0][0], 2) < 1  # the oldest idle one gave its place
         for stream in held[1:]:
             assert (await answer(stream)).endswith(b"hello"), "the other connections are still served"
 
 
+async def test_a_peer_past_its_share_gives_way_to_itself() -> None:
+    """A quarter of the bound per peer address: its fifth connection of eight replaces its own oldest."""
+    async with listening(max_connections=8) as connect:
+        others = [await connect("127.0.0.3") for _ in range(2)]
+        mine = [await connect("127.0.0.2") for _ in range(2)]
+        for stream in others + mine:
+            assert (await answer(stream)).endswith(b"hello")
+        assert (await answer(await connect("127.0.0.2"))).endswith(b"hello")
+        assert await closed_within(mine[0][0], 2) < 1
+        for stream in others:
+            assert (await answer(stream)).endswith(b"hello"), "another peer's connections are kept"
+
+
 async def test_half_sent_requests_cannot_lock_a_probe_out() -> None:
-    """A client fills every slot with half a request head: a health probe is still answered."""
+    """Clients fill every slot with half a request head, re-opening as they are closed: a health
+    probe from anywhere is still answered."""
     async with listening(max_connections=8, header_timeout=5) as connect:
-        for _ in range(8):
-            _, writer = await connect()
+        for n in range(40):
+            _, writer = await connect(f"127.0.0.{2 + n % 4}")
             writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        for _ in range(3):
-            assert (await answer(await connect())).endswith(b"hello")
+        for peer in ("127.0.0.1", "127.0.0.2", "127.0.0.1"):
+            assert (await answer(await connect(peer))).endswith(b"hello")
 
 
 async def test_when_every_connection_is_being_answered_a_new_one_is_closed() -> None:
     async with listening(max_connections=4) as connect:
-        busy = [await connect() for _ in range(4)]
+        busy = [await connect(f"127.0.0.{2 + n}") for n in range(4)]
         answers = [asyncio.create_task(answer(stream, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")) for stream in busy]
         await asyncio.sleep(0.2)  # the four requests are in and being answered (0.6 s each)
         reader, writer = await connect()

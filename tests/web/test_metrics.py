@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from support.line import running_line
 
-from ivr.flow.records import BackendCall, CallRecord, Outcome
+from ivr.records import BackendCall, CallRecord, Outcome
 from ivr.web import Metrics
 
 

@@ -14,6 +14,29 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from ivr.backends.kimvoice._methods import (
+    GET_CBS_CODE,
+    GET_KEY_HOLDERS,
+    GET_UPDATE_CODE,
+    HEALTH_CHECK,
+    IDENTIFY_KEY_HOLDER,
+    LOG_ON_PATH,
+    VALIDATE_KEY_HOLDER,
+    Method,
+)
+from ivr.backends.kimvoice._models import (
+    ApiErrorBody,
+    CbsCode,
+    CodeType,
+    HealthCheck,
+    IdentifiedKeyHolder,
+    KeyHolders,
+    UpdateCode,
+    Validation,
+    WireModel,
+)
+from ivr.backends.kimvoice._token import Token, TokenCache
+from ivr.backends.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
 from ivr.errors import (
     ApiError,
     AuthenticationError,
@@ -25,29 +48,6 @@ from ivr.errors import (
     NotAuthorizedError,
     UnavailableError,
 )
-from ivr.kimvoice._methods import (
-    GET_CBS_CODE,
-    GET_KEY_HOLDERS,
-    GET_UPDATE_CODE,
-    HEALTH_CHECK,
-    IDENTIFY_KEY_HOLDER,
-    LOG_ON_PATH,
-    VALIDATE_KEY_HOLDER,
-    Method,
-)
-from ivr.kimvoice._models import (
-    ApiErrorBody,
-    CbsCode,
-    CodeType,
-    HealthCheck,
-    IdentifiedKeyHolder,
-    KeyHolders,
-    UpdateCode,
-    Validation,
-    WireModel,
-)
-from ivr.kimvoice._token import Token, TokenCache
-from ivr.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
 from ivr.logging import get_logger
 
 __all__ = ["KimVoice", "KimVoiceClient"]
@@ -184,7 +184,7 @@ class KimVoiceClient:
 
     # -- the machinery ------------------------------------------------------------------
 
-    async def _call(self, method: Method, values: dict[str, Any], timeout: float | None) -> Any:
+    async def _call(self, method: Method[M], values: dict[str, Any], timeout: float | None) -> M:
         query = method.params.parse(method.name, values).to_query()
         deadline = timeout if timeout is not None else self._timeout
         try:
@@ -194,7 +194,7 @@ class KimVoiceClient:
             log.warning("kimvoice.deadline", method=method.name, deadline_s=deadline)
             raise DeadlineExceededError(f"KimVoice {method.name} did not answer within {deadline:g} s") from None
 
-    async def _get(self, method: Method, query: dict[str, str]) -> WireModel:
+    async def _get(self, method: Method[M], query: dict[str, str]) -> M:
         refreshed = False
         attempt = 0
         while True:

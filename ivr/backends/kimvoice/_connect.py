@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from ivr.backends.kimvoice._client import KimVoiceClient
+from ivr.backends.kimvoice._models import OperationalMode
 from ivr.errors import SettingsError
-from ivr.kimvoice._client import KimVoiceClient
 from ivr.logging import get_logger
 from ivr.netallow import is_loopback
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, Settings
@@ -64,10 +65,10 @@ async def open_kimvoice(settings: Settings) -> AsyncIterator[KimVoiceClient]:
 
 
 async def _embedded_sandbox(settings: Settings, stack: AsyncExitStack) -> str:
-    from ivr.kimvoice.sandbox import Knobs, Sandbox, SandboxServer  # only when embedded
+    from ivr.backends.kimvoice.sandbox import Knobs, Sandbox, SandboxServer  # only when embedded
 
     knobs = Knobs(
-        operational_mode=settings.sandbox_mode,
+        operational_mode=OperationalMode(settings.sandbox_mode),
         latency=settings.sandbox_latency,
         failure_rate=settings.sandbox_failure_rate,
         token_lifetime=settings.sandbox_token_lifetime,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from ivr.errors import InvalidParameterError
-from ivr.kimvoice._models import (
+from ivr.backends.kimvoice._models import (
     CbsCode,
     CodeType,
     HealthCheck,
@@ -24,6 +23,10 @@ from ivr.kimvoice._models import (
     Validation,
     WireModel,
 )
+from ivr.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails  # pydantic's own core, installed with it
 
 INT32_MAX = 2_147_483_647
 
@@ -64,9 +67,8 @@ class Params(BaseModel):
             raise InvalidParameterError(f"{method}: {problems}") from None
 
 
-def _plain(error: object) -> str:
-    msg = error["msg"]  # type: ignore[index]
-    return msg.removeprefix("Value error, ")
+def _plain(error: ErrorDetails) -> str:
+    return error["msg"].removeprefix("Value error, ")
 
 
 class NoParams(Params):
@@ -103,14 +105,17 @@ class CbsCodeParams(Params):
     primary_member: MemberNumber
 
 
+R = TypeVar("R", bound=WireModel)
+
+
 @dataclass(frozen=True)
-class Method:
-    """One KimVoice method: `name` as KimVoice spells it, `path` below `api/V1/`."""
+class Method(Generic[R]):
+    """One KimVoice method: `name` as KimVoice spells it, `path` below `api/V1/`; `R` its result."""
 
     name: str
     path: str
     params: type[Params]
-    result: type[WireModel]
+    result: type[R]
     attribute: str  # the client's method of the same name, snake_case
 
 
@@ -125,7 +130,7 @@ VALIDATE_KEY_HOLDER = Method(
 GET_UPDATE_CODE = Method("GetUpdateCode", "Key/GetUpdateCode", UpdateCodeParams, UpdateCode, "get_update_code")
 GET_CBS_CODE = Method("GetCbsCode", "KeyBox/GetCbsCode", CbsCodeParams, CbsCode, "get_cbs_code")
 
-METHODS: tuple[Method, ...] = (
+METHODS: tuple[Method[Any], ...] = (
     HEALTH_CHECK,
     GET_KEY_HOLDERS,
     IDENTIFY_KEY_HOLDER,

@@ -13,12 +13,13 @@ for each FastAGI connection, and `run_classic_agi` runs one over stdin/stdout.
 
 from __future__ import annotations
 
-from ivr.agi import _commands as commands
-from ivr.agi._call import AgiCall
-from ivr.agi._classic import run_classic_agi
-from ivr.agi._env import AgiEnvironment
-from ivr.agi._replies import AgiReply, Hangup, ReplyParser
-from ivr.agi._stream import (
+from ivr.transports.agi import _commands as commands
+from ivr.transports.agi._call import AgiCall
+from ivr.transports.agi._classic import run_classic_agi
+from ivr.transports.agi._env import AgiEnvironment
+from ivr.transports.agi._replies import AgiReply, Hangup, ReplyParser
+from ivr.transports.agi._server import FastAgiServer
+from ivr.transports.agi._stream import (
     COMMAND_TIMEOUT,
     ENVIRONMENT_TIMEOUT,
     HANGUP_GRACE,
@@ -27,7 +28,6 @@ from ivr.agi._stream import (
     AgiWriter,
     read_environment,
 )
-from ivr.agi._server import FastAgiServer
 
 __all__ = [
     "COMMAND_TIMEOUT",

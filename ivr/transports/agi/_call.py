@@ -13,7 +13,7 @@ Each operation is one AGI command (two for `answer`), built by `commands` and se
   (``agi.bad_argument``) and the operation is skipped as harmlessly as it can be: `play` and
   `say_digits` return ``''``, `read_digits` returns an empty timed-out `Entry`, `set_variable`
   and `set_language` do nothing. `transfer` cannot be skipped harmlessly, so it raises
-  `AgiProtocolError` (an `AgiError`, like every other way a command can fail).
+  `AgiProtocolError` (a `ChannelProtocolError`, like every other way a command can fail).
 * Nothing here logs what the caller typed or a code: sound and variable names only.
 
 How the session ends: `hangup()` sends ``HANGUP``; `transfer()` sets the channel variable
@@ -31,13 +31,13 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ivr.agi import _commands as commands
-from ivr.agi._env import AgiEnvironment
-from ivr.agi._replies import AgiReply
-from ivr.agi._stream import AgiChannel
-from ivr.errors import AgiError, AgiProtocolError, ChannelHangupError
+from ivr.errors import AgiProtocolError, ChannelError, ChannelHangupError
 from ivr.flow.call import Entry
 from ivr.logging import get_logger
+from ivr.transports.agi import _commands as commands
+from ivr.transports.agi._env import AgiEnvironment
+from ivr.transports.agi._replies import AgiReply
+from ivr.transports.agi._stream import AgiChannel
 
 __all__ = ["FINISH_TIMEOUT", "TRANSFER_VARIABLE", "AgiCall"]
 
@@ -60,7 +60,7 @@ class AgiCall:
     may carry a query (``keybox?lang=fr``) like a FastAGI script.
     """
 
-    __slots__ = ("_channel", "_env", "_call_id", "_route", "_query", "_language", "_ending", "_gone", "_watcher")
+    __slots__ = ("_call_id", "_channel", "_ending", "_env", "_gone", "_language", "_query", "_route", "_watcher")
 
     def __init__(self, channel: AgiChannel, env: AgiEnvironment, *, route: str | None = None) -> None:
         self._channel = channel
@@ -285,7 +285,7 @@ class AgiCall:
         self._ending = "hangup"
         try:
             await self._channel.execute(commands.hangup(), timeout=timeout)
-        except (AgiError, OSError):
+        except (ChannelError, OSError):
             pass
 
     # -- helpers -------------------------------------------------------------------------

@@ -23,11 +23,11 @@ from typing import Any
 
 import structlog
 
-from ivr.agi._call import AgiCall
-from ivr.agi._server import CallHandler
-from ivr.agi._stream import LINE_LIMIT, AgiChannel, read_environment
 from ivr.errors import AgiProtocolError
 from ivr.logging import bind_call, configure_logging, get_logger
+from ivr.transports.agi._call import AgiCall
+from ivr.transports.agi._server import CallHandler
+from ivr.transports.agi._stream import LINE_LIMIT, AgiChannel, read_environment
 
 __all__ = ["run_classic_agi"]
 
@@ -83,7 +83,7 @@ async def run_classic_agi(handler: CallHandler, argv_route: str | None = None) -
         with bind_call(call.call_id, route=call.route):
             try:
                 return await handler(call)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failing handler must not take the AGI process down
                 _log.exception("agi.handler_failed")
                 return None
             finally:

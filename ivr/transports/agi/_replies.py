@@ -113,7 +113,7 @@ class ReplyParser:
         if text.endswith(_USAGE_END):
             self._block = None
             last = text[: -len(_USAGE_END)]
-            usage = block[1:] + [last] if last else block[1:]
+            usage = [*block[1:], last] if last else block[1:]
             raw = "\n".join([*block, text])
             return AgiReply(code=520, result=None, data="\n".join(usage), timeout=False, endpos=None, raw=raw)
         if len(block) > _MAX_USAGE_LINES:

@@ -26,12 +26,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
-from ivr.agi._call import FINISH_TIMEOUT, AgiCall
-from ivr.agi._stream import COMMAND_TIMEOUT, ENVIRONMENT_TIMEOUT, HANGUP_GRACE, LINE_LIMIT, AgiChannel, read_environment
 from ivr.errors import AgiProtocolError
-from ivr.flow.sessions import CallSessions
 from ivr.logging import ThrottledWarning, get_logger
 from ivr.netallow import Network, allowed, parse_networks
+from ivr.sessions import CallSessions
+from ivr.transports.agi._call import FINISH_TIMEOUT, AgiCall
+from ivr.transports.agi._stream import (
+    COMMAND_TIMEOUT,
+    ENVIRONMENT_TIMEOUT,
+    HANGUP_GRACE,
+    LINE_LIMIT,
+    AgiChannel,
+    read_environment,
+)
 
 __all__ = ["LOOPBACK", "MAX_PENDING", "CallHandler", "FastAgiServer"]
 
@@ -149,7 +156,7 @@ class FastAgiServer:
         try:
             with self._calls.boundary():
                 await self._session(reader, writer)
-        except Exception:
+        except Exception:  # noqa: BLE001 - one connection's failure must not take the listener down
             _log.exception("agi.connection_failed")
         finally:
             close_transport(writer.transport)

@@ -16,10 +16,10 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Protocol
 
-from ivr.agi._commands import MAX_COMMAND_BYTES, channel_status
-from ivr.agi._env import AgiEnvironment
-from ivr.agi._replies import AgiReply, Hangup, ReplyParser
 from ivr.errors import AgiProtocolError, ChannelHangupError
+from ivr.transports.agi._commands import MAX_COMMAND_BYTES, channel_status
+from ivr.transports.agi._env import AgiEnvironment
+from ivr.transports.agi._replies import AgiReply, Hangup, ReplyParser
 
 __all__ = [
     "COMMAND_TIMEOUT",

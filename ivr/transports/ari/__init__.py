@@ -13,16 +13,16 @@ requests and events; `AriRest` is the small REST subset both use. The service st
 
 from __future__ import annotations
 
-from ivr.ari._app import AriApp, AriCallHandler
-from ivr.ari._call import (
+from ivr.errors import AriError
+from ivr.transports.ari._app import AriApp, AriCallHandler
+from ivr.transports.ari._call import (
     DEFAULT_ROUTE,
     INPUT_EVENT,
     TRANSFER_CONTEXT,
     TRANSFER_VARIABLE,
     AriCall,
 )
-from ivr.ari._rest import AriRest, ari_base_url
-from ivr.errors import AriError
+from ivr.transports.ari._rest import AriRest, ari_base_url
 
 __all__ = [
     "DEFAULT_ROUTE",

@@ -32,11 +32,11 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from ivr.ari._call import FINISH_TIMEOUT, AriCall
-from ivr.ari._rest import DEFAULT_TIMEOUT, AriRest, ari_base_url
-from ivr.errors import AgiError
-from ivr.flow.sessions import CallSessions
+from ivr.errors import ChannelError
 from ivr.logging import get_logger
+from ivr.sessions import CallSessions
+from ivr.transports.ari._call import FINISH_TIMEOUT, AriCall
+from ivr.transports.ari._rest import DEFAULT_TIMEOUT, AriRest, ari_base_url
 
 __all__ = ["AriApp", "AriCallHandler"]
 
@@ -263,7 +263,7 @@ class AriApp:
             return
         try:
             await self._rest.continue_next(channel_id)
-        except AgiError as exc:
+        except ChannelError as exc:
             _log.warning("ari.send_on_failed", error=str(exc))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -51,10 +51,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ivr.ari._rest import AriRest
-from ivr.errors import AgiError, AriError, ChannelHangupError
+from ivr.errors import AriError, ChannelError, ChannelHangupError
 from ivr.flow.call import Entry
 from ivr.logging import get_logger
+from ivr.transports.ari._rest import AriRest
 
 __all__ = [
     "DEFAULT_ROUTE",
@@ -226,7 +226,7 @@ class AriCall:
             return
         try:
             channel = await self._rest.get_channel(self._id)
-        except AgiError as exc:
+        except ChannelError as exc:
             _log.warning("ari.resync_failed", error=str(exc))
             return
         dialplan = channel.get("dialplan") if channel is not None else None
@@ -241,7 +241,7 @@ class AriCall:
             return
         try:
             playback = await self._rest.get_playback(playback_id)
-        except AgiError as exc:
+        except ChannelError as exc:
             _log.warning("ari.resync_failed", error=str(exc))
             return
         if self._waiting != playback_id or playback_id in self._finished:
@@ -388,7 +388,7 @@ class AriCall:
         try:
             async with asyncio.timeout(timeout):
                 await self._rest.hangup(self._id)
-        except (AgiError, TimeoutError):
+        except (ChannelError, TimeoutError):
             pass
 
     # -- helpers ---------------------------------------------------------------------------

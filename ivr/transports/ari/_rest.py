@@ -188,7 +188,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        raise AriError(f"ARI answered HTTP {response.status_code} with a body that is not JSON", response.status_code) from None
+        raise AriError(
+            f"ARI answered HTTP {response.status_code} with a body that is not JSON", response.status_code
+        ) from None
     if not isinstance(body, dict):
         raise AriError("ARI answered with JSON that is not an object", response.status_code)
     return body

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ivr.backends.kimvoice import CodeType, KimVoiceClient, OperationalMode
+from ivr.backends.kimvoice.sandbox import UNKNOWN_KEY, SandboxServer, cbs_code_for, update_code_for
 from ivr.errors import (
     ApiError,
     AuthenticationError,
@@ -17,8 +19,6 @@ from ivr.errors import (
     NotAuthorizedError,
     UnavailableError,
 )
-from ivr.kimvoice import CodeType, KimVoiceClient, OperationalMode
-from ivr.kimvoice.sandbox import UNKNOWN_KEY, SandboxServer, cbs_code_for, update_code_for
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
@@ -262,7 +262,7 @@ async def test_deadline_respected_under_added_latency(client: KimVoiceClient, sa
     await client.log_on()
     sandbox.sandbox.knobs.latency = 5.0
     started = time.monotonic()
-    with pytest.raises(DeadlineExceededError, match="within 0.3 s"):
+    with pytest.raises(DeadlineExceededError, match=r"within 0\.3 s"):
         await client.health_check(timeout=0.3)
     assert time.monotonic() - started < 2.0, "the client waited for the slow answer"
 

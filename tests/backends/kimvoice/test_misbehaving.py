@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import jwt
 import pytest
 
+from ivr.backends.kimvoice import KimVoiceClient
 from ivr.errors import AuthenticationError, BadResponseError, UnavailableError
-from ivr.kimvoice import KimVoiceClient
 
 TOKEN = jwt.encode({"exp": 4_000_000_000, "nbf": 0}, "k" * 32, algorithm="HS256")
 

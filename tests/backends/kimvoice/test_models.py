@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ivr.kimvoice import CbsCode, HealthCheck, KeyHolders, OperationalMode, UpdateCode
+from ivr.backends.kimvoice import CbsCode, HealthCheck, KeyHolders, OperationalMode, UpdateCode
 
 
 def test_pascal_case_keys_and_unknown_fields() -> None:
@@ -30,12 +30,12 @@ def test_a_code_keeps_its_leading_zeros_and_accepts_a_number() -> None:
 @pytest.mark.parametrize("code", ['"12-34"', '""', '"abc"', "null", "true"])
 def test_a_code_that_cannot_be_read_digit_by_digit_is_refused(code: str) -> None:
     with pytest.raises(ValidationError):
-        UpdateCode.model_validate_json('{"updateCode": %s}' % code)
+        UpdateCode.model_validate_json(f'{{"updateCode": {code}}}')
 
 
 @pytest.mark.parametrize("pods", ["[]", "[3]", "[0]"])
 def test_pods_must_be_1_or_2(pods: str) -> None:
-    body = '{"keyHolders": [{"keyNumber": 123456, "primaryMember": 1, "name": "n",' \
-           ' "members": [{"memberNumber": 1, "name": "m"}], "pods": %s}]}' % pods
+    body = ('{"keyHolders": [{"keyNumber": 123456, "primaryMember": 1, "name": "n",'
+            f' "members": [{{"memberNumber": 1, "name": "m"}}], "pods": {pods}}}]}}')
     with pytest.raises(ValidationError):
         KeyHolders.model_validate_json(body)

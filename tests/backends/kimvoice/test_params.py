@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.backends.kimvoice import KimVoiceClient
+from ivr.backends.kimvoice.sandbox import SandboxServer
 from ivr.errors import ApiError, InvalidParameterError
-from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice.sandbox import SandboxServer
 
 INT32_MAX = 2_147_483_647
 

@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from ivr.kimvoice.sandbox import SandboxServer
+from ivr.backends.kimvoice.sandbox import SandboxServer
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
@@ -51,7 +51,8 @@ async def test_missing_or_bad_bearer_gets_a_generic_401(http: httpx.AsyncClient,
 
 
 async def test_a_token_signed_by_someone_else_is_refused(http: httpx.AsyncClient) -> None:
-    forged = jwt.encode({"iss": "KimVoiceAPI", "jti": "x", "nbf": 0, "exp": 2**31}, "a guessed signing key, 32 bytes!", algorithm="HS256")
+    claims = {"iss": "KimVoiceAPI", "jti": "x", "nbf": 0, "exp": 2**31}
+    forged = jwt.encode(claims, "a guessed signing key, 32 bytes!", algorithm="HS256")
     response = await http.get("/api/V1/HealthCheck", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
 

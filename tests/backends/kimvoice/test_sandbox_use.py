@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
+from ivr.backends.kimvoice import check_sandbox_use
 from ivr.errors import SettingsError
-from ivr.kimvoice import check_sandbox_use
 from ivr.settings import load_settings
 
 
@@ -32,7 +32,7 @@ def test_unset_beyond_loopback_is_refused_in_one_line(listener: dict[str, str], 
 
 
 def test_both_listeners_are_named() -> None:
-    with pytest.raises(SettingsError, match="IVR_AGI_HOST=0.0.0.0 and IVR_HTTP_HOST=0.0.0.0 reach beyond"):
+    with pytest.raises(SettingsError, match=r"IVR_AGI_HOST=0\.0\.0\.0 and IVR_HTTP_HOST=0\.0\.0\.0 reach beyond"):
         check_sandbox_use(load_settings(agi_host="0.0.0.0", http_host="0.0.0.0"))
 
 

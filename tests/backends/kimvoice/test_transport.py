@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ivr.kimvoice import KimVoiceClient
-from ivr.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
+from ivr.backends.kimvoice import KimVoiceClient
+from ivr.backends.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
 
 
 def ok(body: bytes = b'{"ok": true}', *extra: str) -> bytes:
@@ -517,8 +517,8 @@ async def test_the_kimvoice_client_uses_it_by_default(sandbox) -> None:
 
 def test_an_egress_proxy_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     """KeepAliveTransport knows no proxies; with HTTPS_PROXY set, httpx's transport honours it."""
-    from ivr.kimvoice import KimVoiceClient
-    from ivr.kimvoice._transport import KeepAliveTransport
+    from ivr.backends.kimvoice import KimVoiceClient
+    from ivr.backends.kimvoice._transport import KeepAliveTransport
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import structlog
 
-from ivr.agi import LINE_LIMIT, AgiChannel, AgiReply
 from ivr.logging import configure_logging
+from ivr.transports.agi import LINE_LIMIT, AgiChannel, AgiReply
 
 # Only a broken test waits this long; a passing one never does.
 PATIENCE = 2.0

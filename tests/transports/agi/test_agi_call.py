@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from ivr.agi import AgiCall, AgiEnvironment
 from ivr.errors import AgiProtocolError, ChannelHangupError
 from ivr.flow.call import Call, Entry
 from ivr.logging import bind_call
+from ivr.transports.agi import AgiCall, AgiEnvironment
 
 if TYPE_CHECKING:
     from conftest import CapturedLog, Link

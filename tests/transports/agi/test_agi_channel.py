@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.agi import commands
 from ivr.errors import AgiProtocolError, ChannelHangupError
+from ivr.transports.agi import commands
 
 if TYPE_CHECKING:
     from conftest import Link
@@ -139,7 +139,7 @@ async def test_peer_reset_mid_command_is_a_hang_up(link: Link) -> None:
 
 
 async def test_reply_timeout_is_a_protocol_error_and_stops_the_channel(link: Link) -> None:
-    with pytest.raises(AgiProtocolError, match="no AGI reply within 0.05 s"):
+    with pytest.raises(AgiProtocolError, match=r"no AGI reply within 0\.05 s"):
         await link.channel.execute("ANSWER", timeout=0.05)
     assert await link.asterisk.command() == "ANSWER"
     await link.asterisk.send("200 result=0")  # too late

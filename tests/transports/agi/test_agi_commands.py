@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ivr.agi import commands
+from ivr.transports.agi import commands
 
 
 @pytest.mark.parametrize(

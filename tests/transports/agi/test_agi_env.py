@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.agi import LINE_LIMIT, AgiEnvironment, read_environment
 from ivr.errors import AgiProtocolError
+from ivr.transports.agi import LINE_LIMIT, AgiEnvironment, read_environment
 
 if TYPE_CHECKING:
     from conftest import Link
@@ -149,7 +149,7 @@ async def test_peer_closing_before_the_blank_line_is_an_error(link: Link) -> Non
 async def test_peer_silent_before_the_blank_line_times_out(link: Link) -> None:
     await link.asterisk.send(*FASTAGI_ENV[:3])
 
-    with pytest.raises(AgiProtocolError, match="no complete AGI environment within 0.05 s"):
+    with pytest.raises(AgiProtocolError, match=r"no complete AGI environment within 0\.05 s"):
         await read_environment(link.reader, timeout=0.05)
 
 

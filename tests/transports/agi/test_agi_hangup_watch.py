@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ivr.agi import AgiCall, AgiEnvironment
 from ivr.errors import AgiProtocolError, ChannelHangupError
+from ivr.transports.agi import AgiCall, AgiEnvironment
 
 if TYPE_CHECKING:
     from conftest import Link

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.agi import AgiReply, Hangup, ReplyParser
 from ivr.errors import AgiProtocolError
+from ivr.transports.agi import AgiReply, Hangup, ReplyParser
 
 
 def feed_all(*lines: str | bytes) -> list[AgiReply | Hangup | None]:

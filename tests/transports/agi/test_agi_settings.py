@@ -12,7 +12,7 @@ from ivr.errors import SettingsError
 from ivr.netallow import allowed
 from ivr.settings import load_settings
 
-COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+COMPOSE = Path(__file__).resolve().parents[3] / "docker-compose.yml"
 
 
 @pytest.fixture(autouse=True)

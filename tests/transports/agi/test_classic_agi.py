@@ -18,7 +18,7 @@ CHILD = '''
 import asyncio
 import sys
 
-from ivr.agi import run_classic_agi
+from ivr.transports.agi import run_classic_agi
 from ivr.errors import ChannelHangupError
 
 

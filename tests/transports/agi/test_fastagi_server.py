@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ivr.agi import AgiCall, FastAgiServer
 from ivr.errors import ChannelHangupError
 from ivr.logging import get_logger
 from ivr.netallow import parse_networks
+from ivr.transports.agi import AgiCall, FastAgiServer
 
 if TYPE_CHECKING:
     from conftest import CapturedLog

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support.line import Line, MakeLine, running_line
 
-from ivr.kimvoice.sandbox import Knobs
+from ivr.backends.kimvoice.sandbox import Knobs
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import pytest
 from structlog.testing import capture_logs
 from support.line import CATALOG
 
-from ivr.ari import AriApp, AriCall, AriError, AriRest
 from ivr.errors import ChannelHangupError
 from ivr.flow.call import Entry
 from ivr.sim import AriCallResult, Event, ScriptedCaller, SimulatedAri, SoundLibrary, place_ari_call
+from ivr.transports.ari import AriApp, AriCall, AriError, AriRest
 
 Handler = Callable[[AriCall], Awaitable[object]]
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from structlog.testing import capture_logs
 from support.line import ReactingCaller, today
 
-from ivr.flow.records import Outcome
-from ivr.kimvoice.sandbox import update_code_for
+from ivr.backends.kimvoice.sandbox import update_code_for
+from ivr.records import Outcome
 
 if TYPE_CHECKING:
     from support.line import MakeLine as MakeAriLine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ivr.flow.records import Outcome
+from ivr.records import Outcome
 
 if TYPE_CHECKING:
     from support.line import MakeLine

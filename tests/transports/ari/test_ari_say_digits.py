@@ -18,10 +18,10 @@ import pytest
 from structlog.testing import capture_logs
 from support.line import CATALOG
 
-from ivr.ari import AriApp, AriCall, AriRest
-from ivr.ari._call import digit_sounds
 from ivr.errors import ChannelHangupError
 from ivr.sim import AriCallResult, Event, ScriptedCaller, SimulatedAri, SoundLibrary, place_ari_call
+from ivr.transports.ari import AriApp, AriCall, AriRest
+from ivr.transports.ari._call import digit_sounds
 
 CODE = "4384341"
 CODE_SOUNDS = ["sound:digits/4", "sound:digits/3", "sound:digits/8", "sound:digits/4", "sound:digits/3",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.ari import AriApp, ari_base_url
 from ivr.errors import SettingsError
 from ivr.settings import load_settings
+from ivr.transports.ari import AriApp, ari_base_url
 
 
 def test_ari_is_off_unless_its_url_is_set() -> None:

@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ivr.backends.kimvoice._methods import LOG_ON_PATH, METHODS, Method, Params
+from ivr.backends.kimvoice.sandbox._service import Refused, Sandbox
 from ivr.errors import ErrorCode
-from ivr.kimvoice._methods import LOG_ON_PATH, METHODS, Method, Params
-from ivr.kimvoice.sandbox._service import Refused, Sandbox
 from ivr.logging import get_logger
 
 log = get_logger("ivr.sandbox")
 
-_BY_PATH: dict[str, Method] = {m.path.lower(): m for m in METHODS}
+_BY_PATH: dict[str, Method[Any]] = {m.path.lower(): m for m in METHODS}
 _VERSION = re.compile(r"(?i)v(\d+)")
 
 

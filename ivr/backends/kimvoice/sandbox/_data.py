@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ivr.backends.kimvoice._models import IdentifiedKeyHolder, KeyHolder, Member
 from ivr.errors import ErrorCode
-from ivr.kimvoice._models import IdentifiedKeyHolder, KeyHolder, Member
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ivr.kimvoice.sandbox._app import create_app
-from ivr.kimvoice.sandbox._service import Sandbox
-from ivr.web import EmbeddedHttpServer
+from ivr.backends.kimvoice.sandbox._app import create_app
+from ivr.backends.kimvoice.sandbox._service import Sandbox
+from ivr.embedded_http import EmbeddedHttpServer
 
 
 class SandboxServer(EmbeddedHttpServer):

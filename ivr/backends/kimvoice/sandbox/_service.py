@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.errors import ErrorCode
-from ivr.kimvoice._methods import (
+from ivr.backends.kimvoice._methods import (
     CbsCodeParams,
     IdentifyParams,
     KeyHoldersParams,
@@ -25,7 +24,7 @@ from ivr.kimvoice._methods import (
     UpdateCodeParams,
     ValidateParams,
 )
-from ivr.kimvoice._models import (
+from ivr.backends.kimvoice._models import (
     CbsCode,
     CodeType,
     HealthCheck,
@@ -36,7 +35,8 @@ from ivr.kimvoice._models import (
     UpdateCode,
     Validation,
 )
-from ivr.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, SeedKey
+from ivr.backends.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, SeedKey
+from ivr.errors import ErrorCode
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 CODE_SEED = b"keybox-ivr sandbox"
@@ -81,7 +81,7 @@ def _digits(text: str, length: int) -> str:
 
 
 class Sandbox:
-    """KimVoice's behaviour over the seeded data; `ivr.kimvoice.sandbox.create_app` serves it."""
+    """KimVoice's behaviour over the seeded data; `ivr.backends.kimvoice.sandbox.create_app` serves it."""
 
     def __init__(
         self,
@@ -163,7 +163,9 @@ class Sandbox:
         try:
             claims = jwt.decode(
                 token, self._signing_key, algorithms=["HS256"], issuer=ISSUER,
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": ["exp", "nbf", "jti"]},
+                options={
+                    "verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": ["exp", "nbf", "jti"],
+                },
             )
         except jwt.PyJWTError:
             return None

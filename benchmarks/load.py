@@ -46,35 +46,21 @@ PROJECT = HERE.parent
 if str(PROJECT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(PROJECT))
 
+from benchmarks._children import (  # PROJECT is on sys.path whether run as a script or with -m
+    HOST,
+    Child,
+    Children,
+    die_with_parent,
+    free_port,
+    http,
+    status_kb,
+    temporary_children,
+    wait_ready,
+)
 from ivr.backends.kimvoice.sandbox import update_code_for
 from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.sim import ScriptedCaller, SoundLibrary, place_call
 from ivr.tts import TtsCache
-
-if __package__:  # python3 -m benchmarks.load
-    from ._children import (
-        HOST,
-        Child,
-        Children,
-        die_with_parent,
-        free_port,
-        http,
-        status_kb,
-        temporary_children,
-        wait_ready,
-    )
-else:  # python3 benchmarks/load.py: this folder is sys.path[0]
-    from _children import (
-        HOST,
-        Child,
-        Children,
-        die_with_parent,
-        free_port,
-        http,
-        status_kb,
-        temporary_children,
-        wait_ready,
-    )
 
 KEYS = "123456#2580#19"  # the sandbox's test key 123456, PIN 2580, update code (1), end (9)
 KEY, MEMBER, POD = 123456, 5001, 1  # what the sandbox knows of it: primary and update member, pod

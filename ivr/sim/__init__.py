@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ivr.sim._ari_asterisk import SimulatedAri, SimulatedAriChannel
 from ivr.sim._ari_place import AriCallResult, place_ari_call
-from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel
+from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel, typed_entry
 from ivr.sim._callers import Caller, InputRequest, InteractiveCaller, ScriptedCaller
 from ivr.sim._environment import agi_environment
 from ivr.sim._place import CallResult, place_call, run_classic_agi
@@ -42,4 +42,5 @@ __all__ = [
     "place_ari_call",
     "place_call",
     "run_classic_agi",
+    "typed_entry",
 ]

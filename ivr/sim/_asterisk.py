@@ -351,7 +351,7 @@ class SimulatedChannel:
             self._hang_up("caller")
             return "200 result=-1"
         self._typed(keys)
-        entry, complete = _entry(keys, max_digits)
+        entry, complete = typed_entry(keys, max_digits)
         return f"200 result={entry}" if complete else f"200 result={entry} (timeout)"
 
     async def _cmd_say_digits(self, argv: list[str]) -> str | None:
@@ -533,7 +533,7 @@ def _is_unsimulated(argv: list[str]) -> bool:
     return any(_matches(argv, words) for words in candidates)
 
 
-def _entry(keys: str, max_digits: int) -> tuple[str, bool]:
+def typed_entry(keys: str, max_digits: int) -> tuple[str, bool]:
     """ast_readstring: digits up to `#` or `max_digits` (complete), else a timeout with what came."""
     entry = ""
     for key in keys:

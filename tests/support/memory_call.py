@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ivr.catalog import PromptCatalog
 from ivr.errors import ChannelHangupError
 from ivr.flow.call import Entry
-from ivr.sim import Event, InputRequest, ScriptedCaller, Transcript
+from ivr.sim import Event, InputRequest, ScriptedCaller, Transcript, typed_entry
 from ivr.tts import SOUND_PREFIX
 
 __all__ = ["PROMPT_PREFIX", "TTS_PREFIX", "MemoryCall"]
@@ -170,7 +170,7 @@ class MemoryCall:
             self._caller_hangs_up()
         keys = await self._ask(InputRequest("get_data", sound, max_digits, timeout_ms))
         self._record(Event("pressed", keys) if keys else Event("silence"))
-        digits, complete = _entry(keys, max_digits)
+        digits, complete = typed_entry(keys, max_digits)
         return Entry(digits, not complete)
 
     async def wait_for_digit(self, timeout_ms: int) -> str:
@@ -267,16 +267,3 @@ class MemoryCall:
                 self.transcript.note(f"{key!r} pressed during {heard.kind} {heard.value!r} is no escape digit: lost")
                 return ""
         return ""
-
-
-def _entry(keys: str, max_digits: int) -> tuple[str, bool]:
-    """Asterisk's `ast_readstring`: the digits up to `#` or `max_digits` (complete), else a
-    timeout with what came."""
-    entry = ""
-    for key in keys:
-        if key == "#":
-            return entry, True
-        entry += key
-        if len(entry) >= max_digits:
-            return entry, True
-    return entry, False

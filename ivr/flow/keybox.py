@@ -12,7 +12,7 @@ from typing import TypeVar
 from ivr.backends.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
 from ivr.errors import ApiError, ChannelHangupError, ErrorCode, NotAuthorizedError
 from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, GaveUp, TooManyAttempts
-from ivr.flow.guard import SignInLocked, Subject
+from ivr.flow.guard import SignInLocked
 from ivr.flow.services import Services
 from ivr.flow.validators import is_box_number, is_four_digits, is_key_number
 from ivr.logging import mask_code
@@ -75,7 +75,7 @@ async def choose_language(d: Dialog, s: Services) -> None:
 async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
     """Key number and PIN until KimVoice knows the pair; every guess counted before it is sent."""
     caller = s.guard.caller_subject(d.call.caller_id)
-    await refuse_if_locked(d, s, caller)
+    await unless_locked(d, s.guard.check(caller))
     refused = False
     for _ in range(ATTEMPTS):
         d.step("enter-key-number")
@@ -83,17 +83,13 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
         key_number = int(entered)
         d.record.key_number, d.record.key_entered = None, mask_code(entered)
         key = s.guard.key_subject(entered)
-        await refuse_if_locked(d, s, key, caller)
+        await unless_locked(d, s.guard.check(key, caller))
         d.step("enter-pin")
         pin = await d.ask("enter-pin", max_digits=4, valid=is_four_digits)
         d.step("get-key-holders")
         if s.guard.paced:
             await d.play("please-wait")  # the line is under a guessing attack: a turn may take seconds
-        try:
-            guess = await s.guard.reserve(key, caller)
-        except SignInLocked as locked:
-            await d.play("key-locked")
-            raise EndCall(Outcome.KEY_LOCKED, f"{locked.subject.kind} locked") from None
+        guess = await unless_locked(d, s.guard.reserve(key, caller))
         try:
             holders = await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
         except Exception as exc:
@@ -124,10 +120,11 @@ async def gave_up_if(refused: bool, step: Awaitable[T]) -> T:
         raise
 
 
-async def refuse_if_locked(d: Dialog, s: Services, *subjects: Subject) -> None:
-    """`key-locked` and goodbye when the key number or the calling number may not try now."""
+async def unless_locked(d: Dialog, guarded: Awaitable[T]) -> T:
+    """What the guard answers; `key-locked` and goodbye when the key number or the calling
+    number may not try now."""
     try:
-        await s.guard.check(*subjects)
+        return await guarded
     except SignInLocked as locked:
         await d.play("key-locked")
         raise EndCall(Outcome.KEY_LOCKED, f"{locked.subject.kind} locked") from None

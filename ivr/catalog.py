@@ -50,6 +50,7 @@ PROMPT_IDS: tuple[str, ...] = (
     "identify-result-intro",
     "identify-menu",
     "unknown-key",
+    "announce-menu",  # not in the contract's list: the announce route's "press 1 to hear it again"
 )
 """The prompt ids of the call-flow contract, in its order; each is `sounds/<lang>/keybox/<id>.wav`."""
 

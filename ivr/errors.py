@@ -17,6 +17,14 @@ The call flow decides what a caller hears by the class of the error, never by it
     ├── TtsError                     a TTS engine or sox could not make a sound
     ├── StoreError                   the store cannot keep what the line must keep (fail closed)
     ├── SignInThrottledError         the line is paced against guessing and this caller got no turn
+    ├── OutboundError                outbound jobs and the platforms that place their calls
+    │   ├── JobInputError            a job request breaks a rule (HTTP 422); nothing was stored
+    │   ├── JobConflictError         an idempotency key reused with another request (HTTP 409)
+    │   ├── JobNotFoundError         no job has that id (HTTP 404)
+    │   └── PlatformError            a platform (Asterisk AMI, ICTCore) failed
+    │       ├── PlatformUnavailableError  not reached, or a 5xx: no call was placed, try again later
+    │       ├── PlatformRejectedError     the platform refused the call's data: failed, not retried
+    │       └── AmiError                  the Manager connection: login refused, no answer in time
     └── ChannelError                 the telephony side of a call, whatever the transport
         ├── ChannelHangupError       the caller hung up (or the channel died)
         └── ChannelProtocolError     the transport broke its protocol or refused a command
@@ -130,6 +138,45 @@ class StoreError(IvrError):
 
 class SignInThrottledError(IvrError):
     """Too many wrong PINs on the whole line: sign-ins are paced and this one got no turn in time."""
+
+
+class OutboundError(IvrError):
+    """Outbound jobs and the platforms that place their calls."""
+
+
+class JobInputError(OutboundError, ValueError):
+    """A job request breaks a rule. `field` names it; nothing was stored."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field, self.rule = field, rule
+
+
+class JobConflictError(OutboundError):
+    """An idempotency key already names a job made from another request."""
+
+
+class JobNotFoundError(OutboundError, LookupError):
+    """No job has that id."""
+
+
+class PlatformError(OutboundError):
+    """An outbound platform failed."""
+
+
+class PlatformUnavailableError(PlatformError):
+    """The platform could not be reached, or answered a server error: no call was placed, so the
+    job waits and tries again without counting an attempt."""
+
+
+class PlatformRejectedError(PlatformError):
+    """The platform refused the call's data (a number it will not dial, ICTCore's 412): the
+    attempt is `failed` and not retried."""
+
+
+class AmiError(PlatformError):
+    """The Asterisk Manager connection: login refused, an action without an answer in time, or
+    the connection lost."""
 
 
 class ChannelError(IvrError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
 
@@ -73,6 +73,9 @@ class CallRecord(BaseModel):
     codes: list[str] = Field(default_factory=list, description="codes read to the caller, masked")
     steps: list[Step] = Field(default_factory=list)
     backend: list[BackendCall] = Field(default_factory=list)
+    attempt_id: Annotated[str, _capped(64)] | None = Field(
+        None, description="the outbound job attempt this call delivered (the `announce` route)"
+    )
     outcome: Outcome | None = None
     detail: Detail | None = Field(None, description="why the call ended so, when it was not the happy path")
 
@@ -96,4 +99,3 @@ class Announcement(BaseModel):
     message: str = Field("", description="spoken by TTS")
     language: str = "en"
     code: str | None = Field(None, pattern=r"^[0-9]{1,20}$", description="read digit by digit")
-    code_type: Literal["update", "cbs"] = "update"

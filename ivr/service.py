@@ -9,21 +9,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from ivr.backends.kimvoice import check_sandbox_use, open_kimvoice
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.embedded_http import EmbeddedHttpServer
-from ivr.errors import StoreError
+from ivr.errors import SettingsError, StoreError
 from ivr.flow.call import Call
 from ivr.flow.guard import SignInGuard
 from ivr.flow.runner import ROUTES, run_call
 from ivr.flow.services import Services, guard_limits
 from ivr.install_key import install_key
 from ivr.logging import get_logger
+from ivr.netallow import is_loopback
+from ivr.outbound import CallingHours, JobStore, Outbound, Platform, Runner
+from ivr.outbound.platforms.asterisk import AsteriskPlatform
+from ivr.outbound.platforms.ictcore import IctCorePlatform
 from ivr.settings import Settings
+from ivr.sim import SimulatedAmi, SoundLibrary
 from ivr.store import SqliteStore
 from ivr.transports.agi import FastAgiServer
 from ivr.transports.ari import AriApp
@@ -33,6 +40,10 @@ from ivr.web import Metrics, create_app
 log = get_logger("ivr.service")
 
 HOUSEKEEPING_SECONDS = 3600
+SIMULATED = "sim"
+"""`IVR_AMI_HOST=sim`: the simulated Asterisk asked for by name, also beyond loopback."""
+SIM_CALLEES = "sim-callees"
+"""Under IVR_DATA_DIR: what the simulated Asterisk's callees heard, one file per job (codes masked)."""
 
 
 @asynccontextmanager
@@ -50,9 +61,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
 class Service:
     """FastAGI and HTTP listeners over one set of services."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(self, settings: Settings, services: Services, jobs: JobStore | None = None) -> None:
+        """`jobs`: where outbound jobs are kept; by default the services' store, which then must be
+        the embedded `SqliteStore` (it keeps both)."""
         self.settings = settings
         self.services = services
+        if jobs is None:
+            if not isinstance(services.store, SqliteStore):
+                raise TypeError("give the outbound job store: the services' store does not keep jobs")
+            jobs = services.store
+        self.jobs = jobs
+        self.outbound = Outbound(jobs, settings)
+        self.runner: Runner | None = None
+        self.simulated_ami: SimulatedAmi | None = None
         self.metrics = Metrics(routes=tuple(ROUTES))
         services.sinks.append(self.metrics.observe)
         services.guard.on_engaged = self.metrics.guard_engaged_by
@@ -67,7 +88,8 @@ class Service:
             create_app(services.kimvoice, self.metrics, lambda: self.active,
                        store_healthy=services.store.healthy, media_allow=settings.media_allow,
                        health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
-                       tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir),
+                       tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir,
+                       outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
             allow=settings.http_allow,
@@ -82,13 +104,17 @@ class Service:
         await self.agi.start()
         if self.ari is not None:
             await self.ari.start()
+        self.runner = await self._start_runner()
         await self.http.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
         log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}", http=self.http.url)
 
     async def stop(self) -> None:
-        """Drain: no new calls; calls in progress finish within `drain_seconds`."""
+        """Drain: no new calls; calls in progress finish within `drain_seconds`. Outbound calls in
+        progress are left to the next start, which accounts for each."""
         log.info("service.draining", active=self.active, grace_s=self.settings.drain_seconds)
+        if self.runner is not None:
+            self.runner.pause()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -98,8 +124,53 @@ class Service:
             await asyncio.gather(self.agi.drain(drain), self.ari.drain(drain))
         else:
             await self.agi.drain(self.settings.drain_seconds)
+        if self.runner is not None:
+            await self.runner.stop()
+        if self.simulated_ami is not None:
+            await self.simulated_ami.stop()
         await self.http.stop()
         log.info("service.stopped")
+
+    async def _start_runner(self) -> Runner:
+        settings = self.settings
+        platforms: dict[str, Platform] = {"asterisk": await self._asterisk()}
+        if settings.ictcore_url is not None:
+            platforms["ictcore"] = IctCorePlatform(
+                str(settings.ictcore_url), settings.ictcore_username, settings.ictcore_password.get_secret_value())
+        runner = Runner(
+            self.jobs, platforms, hours=CallingHours(settings.outbound_hours, settings.timezone),
+            max_active=settings.outbound_max_active, rate=settings.outbound_rate,
+            retry_seconds=settings.outbound_retry_seconds,
+        )
+        runner.on_final.append(self.metrics.job_final)
+        runner.on_active.append(self.metrics.outbound_active_now)
+        self.outbound.on_submit.append(runner.wake)
+        self.services.sinks.append(runner.on_record)
+        await runner.start()
+        return runner
+
+    async def _asterisk(self) -> AsteriskPlatform:
+        """The Asterisk Manager of IVR_AMI_HOST, or with it unset the simulated Asterisk's AMI
+        mode in this process, whose callees run the `announce` route over our own FastAGI."""
+        settings = self.settings
+        host, port = settings.ami_host, settings.ami_port
+        username, secret = settings.ami_username, settings.ami_secret.get_secret_value()
+        if host is None or host == SIMULATED:
+            reason = "IVR_AMI_HOST is unset" if host is None else f"IVR_AMI_HOST={host}"
+            username, secret = "keybox", secrets.token_urlsafe(16)
+            self.simulated_ami = SimulatedAmi(
+                username=username, secret=secret, agi_address=f"127.0.0.1:{self.agi.port}",
+                sounds=SoundLibrary(PromptCatalog.load(default_prompts_dir()), self.services.tts),
+                heard_dir=settings.data_dir / SIM_CALLEES,
+            )
+            await self.simulated_ami.start()
+            host, port = "127.0.0.1", self.simulated_ami.port
+            log.warning("outbound.simulated_asterisk", reason=reason,
+                        effect="outbound calls go to the simulated Asterisk: nobody's phone rings")
+        return AsteriskPlatform(
+            host=host, port=port, username=username, secret=secret, dial_template=settings.outbound_dial,
+            caller_id=settings.outbound_caller_id, ring_seconds=settings.outbound_ring_seconds,
+        )
 
     async def _keep_house(self) -> None:
         """Drop call records older than `record_days` and spent lockout rows, at start and hourly,
@@ -111,6 +182,7 @@ class Service:
                     records_before=now - self.settings.record_days * 86400,
                     lockouts_before=now - self.settings.lockout_window,
                 )
+                await self.jobs.purge_jobs(now - self.settings.record_days * 86400, now - 86400)
             except StoreError as exc:
                 log.error("service.purge_failed", error=str(exc))
             else:
@@ -125,6 +197,28 @@ class Service:
             await run_call(call, self.services, refuse="over capacity" if over else None)
         finally:
             self.metrics.active.dec()
+
+
+def check_outbound_use(settings: Settings) -> None:
+    """For `ivr serve`: no open job API, and no outbound calls into a simulator, by accident.
+
+    `SettingsError` when HTTP listens beyond loopback with the API on and no token; and when
+    FastAGI or HTTP listen beyond loopback with IVR_AMI_HOST unset (jobs would "complete" against
+    the simulated Asterisk while nobody's phone rings) — `IVR_AMI_HOST=sim` says it is meant.
+    """
+    if settings.api == "on" and not settings.api_tokens and not is_loopback(settings.http_host):
+        raise SettingsError(
+            f"IVR_API_TOKENS is empty while IVR_HTTP_HOST={settings.http_host} reaches beyond loopback: anyone "
+            "could place calls through the outbound API; set IVR_API_TOKENS, or IVR_API=off"
+        )
+    exposed = [f"IVR_{name.upper()}={host}" for name, host in
+               (("agi_host", settings.agi_host), ("http_host", settings.http_host)) if not is_loopback(host)]
+    if settings.ami_host is None and exposed:
+        raise SettingsError(
+            f"IVR_AMI_HOST is unset, so outbound calls would go to the simulated Asterisk, yet "
+            f"{' and '.join(exposed)} reach{'es' if len(exposed) == 1 else ''} beyond loopback: set IVR_AMI_HOST "
+            "to the Asterisk Manager's host, or IVR_AMI_HOST=sim to simulate on purpose"
+        )
 
 
 def raise_open_files_limit() -> None:
@@ -147,6 +241,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain. Refuses the embedded sandbox by accident
     (`check_sandbox_use`: `SettingsError`)."""
     check_sandbox_use(settings)
+    check_outbound_use(settings)
     raise_open_files_limit()
     async with open_services(settings) as services:
         service = Service(settings, services)

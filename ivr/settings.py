@@ -12,6 +12,7 @@ from functools import cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -200,6 +201,44 @@ class Settings(BaseSettings):
         description="a directory path for the built prompt sounds (default: <IVR_DATA_DIR>/sounds)",
     )
 
+    outbound_via: Literal["asterisk", "ictcore", "kazoo"] = Field(
+        "asterisk", description="asterisk, ictcore or kazoo: the platform of a job that names none"
+    )
+    ami_host: str | None = Field(
+        None, description="the Asterisk Manager's host name or address (unset: the simulated Asterisk, embedded)"
+    )
+    ami_port: int = Field(5038, ge=1, le=65535, description="a TCP port, 1 to 65535")
+    ami_username: str = Field("keybox", min_length=1, description="a non-empty AMI user name (manager.conf)")
+    ami_secret: SecretStr = Field(SecretStr(""), description="the AMI user's secret")
+    outbound_dial: str = Field(
+        "PJSIP/{number}@carrier", pattern=r"^[A-Za-z0-9]+/[^,&|\s]*\{number\}[^,&|\s]*$",
+        description="a dial string holding {number} once, e.g. PJSIP/{number}@carrier",
+    )
+    outbound_caller_id: str = Field(
+        "", max_length=80, pattern=r"^[^\r\n]*$", description="the caller id shown, e.g. \"Key office\" <5551000>"
+    )
+    outbound_ring_seconds: float = Field(30, ge=5, le=120, description="seconds a call rings, 5 to 120")
+    ictcore_url: AnyHttpUrl | None = Field(None, description="ICTCore's API root URL (unset: no ICTCore)")
+    ictcore_username: str = Field("keybox", min_length=1, description="a non-empty ICTCore user name")
+    ictcore_password: SecretStr = Field(SecretStr(""), description="the ICTCore user's password")
+    outbound_hours: str = Field(
+        "08:00-21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$",
+        description="HH:MM-HH:MM, when notices may ring (24 h clock, in IVR_TIMEZONE)",
+    )
+    timezone: str = Field("UTC", min_length=1, description="an IANA time zone, e.g. America/Toronto")
+    outbound_max_active: int = Field(10, ge=1, le=1000, description="calls in progress per platform, 1 to 1000")
+    outbound_rate: float = Field(5, gt=0, le=100, description="new calls per second per platform, more than 0 "
+                                                              "and at most 100")
+    outbound_retry_seconds: float = Field(120, ge=1, le=86400, description="seconds, 1 to 86400")
+    outbound_max_attempts: int = Field(3, ge=1, le=10, description="a whole number, 1 to 10")
+    api: Literal["on", "off"] = Field("on", description="on or off: the outbound HTTP API")
+    api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (), description="comma-separated bearer tokens of the HTTP API, each 16 to 256 printable characters"
+    )
+    public_url: AnyHttpUrl | None = Field(
+        None, description="the service's HTTP base URL as platforms reach it (default: http://IVR_HTTP_HOST:PORT)"
+    )
+
     sandbox_mode: Literal["Normal", "DisasterRecovery"] = Field(
         "Normal", description="Normal or DisasterRecovery"
     )
@@ -247,6 +286,38 @@ class Settings(BaseSettings):
         if not networks:
             raise ValueError("no network")
         return networks
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        tokens = [part.strip() for part in value.split(",") if part.strip()]
+        if any(not 16 <= len(t) <= 256 or not t.isprintable() or " " in t for t in tokens):
+            raise ValueError("a token is not 16 to 256 printable characters")
+        return tuple(SecretStr(t) for t in tokens)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"no time zone {value!r}") from None
+        return value
+
+    @field_validator("outbound_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        start, end = value.split("-")
+        if start == end:
+            raise ValueError("the hours are empty")
+        return value
+
+    @field_validator("api", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
@@ -319,7 +390,8 @@ def _describe(exc: ValidationError) -> str:
         info = Settings.model_fields.get(field)
         accepts = info.description if info and info.description else error["msg"]
         variable = ENV_PREFIX + field.upper()
-        shown = "" if "secret" in field else f"={_short(error.get('input'))}"
+        hidden = any(word in field for word in ("secret", "password", "token"))
+        shown = "" if hidden else f"={_short(error.get('input'))}"
         why = f" ({error['ctx']['error']})" if error["type"] == "value_error" and shown else ""
         lines.append(f"{variable}{shown} is not valid: expected {accepts}{why}")
     return "\n".join(dict.fromkeys(lines))  # a union's members each fail: one line still

@@ -3,13 +3,16 @@
 The compose file is validated against the Compose Specification's JSON schema (the copy that
 check-jsonschema ships, so no network is needed), then structurally: every image pinned, every
 command a real `ivr` command, only loopback or the line's SIP/RTP published, AMI and ARI never
-published, every volume declared and every bind mount present in the repository.
+published, every volume declared and every bind mount present in the repository, the test
+profile's simulated peers where the header says, and what each container of the `ivr` image is
+handed valid settings.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 import re
 import shlex
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 import yaml
 
 from ivr.cli import cli
+from ivr.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -76,9 +80,13 @@ def test_the_compose_file_follows_the_compose_specification() -> None:
     assert [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors] == []
 
 
+TEST_PROFILE = ("sim", "asterisk-sim", "ictcore")
+
+
 def test_services_and_the_test_profile() -> None:
-    assert set(SERVICES) >= {"kimvoice", "prompts", "ivr", "asterisk", "sim"}
-    assert SERVICES["sim"]["profiles"] == ["test"]
+    assert set(SERVICES) == {"kimvoice", "prompts", "ivr", "asterisk", *TEST_PROFILE}
+    for name in TEST_PROFILE:
+        assert SERVICES[name]["profiles"] == ["test"], name
     for name in ("kimvoice", "prompts", "ivr", "asterisk"):
         assert "profiles" not in SERVICES[name], name
 
@@ -183,6 +191,55 @@ def test_the_service_listens_inside_the_network() -> None:
     assert environment["IVR_AGI_HOST"] == "0.0.0.0" and environment["IVR_HTTP_HOST"] == "0.0.0.0"
 
 
+def _option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_test_profile_peers_are_where_the_header_says() -> None:
+    """The header's `IVR_AMI_HOST=... docker compose --profile test up` and `IVR_ICTCORE_URL=...`
+    name test-profile services listening there, and the service's environment takes them."""
+    header = (ROOT / "docker-compose.yml").read_text().split("\nservices:")[0]
+    environment = SERVICES["ivr"]["environment"]
+    (ami_host,) = re.findall(r"IVR_AMI_HOST=(\S+) docker compose --profile test up", header)
+    assert "test" in SERVICES[ami_host]["profiles"]
+    assert int(_option(SERVICES[ami_host]["command"], "--port")) == Settings.model_fields["ami_port"].default
+    assert _option(SERVICES[ami_host]["command"], "--agi") == "ivr:4573"
+    assert interpolate(environment["IVR_AMI_HOST"], {"IVR_AMI_HOST": ami_host}) == ami_host
+    assert interpolate(environment["IVR_AMI_HOST"]) == "asterisk"
+    (ictcore_host, ictcore_port) = re.findall(r"IVR_ICTCORE_URL=http://([a-z-]+):(\d+) docker compose", header)[0]
+    assert "test" in SERVICES[ictcore_host]["profiles"]
+    assert _option(SERVICES[ictcore_host]["command"], "--port") == ictcore_port
+    # No value: compose passes the shell's (or .env's) IVR_ICTCORE_URL, or none; an empty one
+    # would be an invalid URL.
+    assert "IVR_ICTCORE_URL" in environment and environment["IVR_ICTCORE_URL"] is None
+    for peer, keys in ((ami_host, ("IVR_AMI_USERNAME", "IVR_AMI_SECRET")),
+                       (ictcore_host, ("IVR_ICTCORE_USERNAME", "IVR_ICTCORE_PASSWORD"))):
+        for key in keys:  # the same user and secret, from the same .env name, on both sides
+            assert SERVICES[peer]["environment"][key] == environment.get(key, "keybox"), (peer, key)
+
+
+ENV_NAMES = re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / "asterisk-conf" / "asterisk.env.example").read_text(), re.M)
+SAMPLE_ENV = dict.fromkeys(ENV_NAMES, "sample-value-2f9c41d7")
+SAMPLE_ENV |= {"LINE_EXTERNAL_ADDRESS": "127.0.0.1", "LINE_PUBLISH_ADDRESS": "127.0.0.1"}
+
+
+@pytest.mark.parametrize("env", [{}, SAMPLE_ENV, SAMPLE_ENV | {"IVR_AMI_HOST": "asterisk-sim",
+                                                               "IVR_ICTCORE_URL": "http://ictcore:8082"}],
+                         ids=["empty .env", ".env", "test peers"])
+@pytest.mark.parametrize("name", IVR_IMAGE_SERVICES)
+def test_each_services_environment_is_valid_settings(
+    name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What compose hands each container of the ivr image reads as the service's settings."""
+    for key in [k for k in os.environ if k.startswith("IVR_")]:
+        monkeypatch.delenv(key)
+    for key, value in (SERVICES[name].get("environment") or {}).items():
+        resolved = env.get(key) if value is None else interpolate(str(value), env)
+        if resolved is not None:
+            monkeypatch.setenv(key, resolved)
+    Settings(_env_file=None)  # type: ignore[call-arg]
+
+
 # -- what is published ----------------------------------------------------------------------------
 
 
@@ -231,7 +288,7 @@ def test_secrets_come_from_the_deployment_only() -> None:
     for name, service in SERVICES.items():
         environment = service.get("environment") or {}
         for key, value in (environment.items() if isinstance(environment, dict) else []):
-            if key.endswith(("_PASSWORD", "_SECRET")):
+            if key.endswith(("_PASSWORD", "_SECRET", "_TOKENS")):
                 assert re.fullmatch(r"\$\{[A-Z0-9_]+(:-)?\}", str(value)), f"{name}: {key} has a value in the file"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 

@@ -96,13 +96,33 @@ def test_serve_refuses_the_unasked_sandbox_beyond_loopback(tmp_path: Path, liste
 
 
 def test_serve_runs_the_sandbox_asked_for_by_name_beyond_loopback(tmp_path: Path) -> None:
-    served = serve(tmp_path, IVR_KIMVOICE_URL="sandbox", IVR_HTTP_HOST="0.0.0.0")
+    served = serve(tmp_path, IVR_KIMVOICE_URL="sandbox", IVR_HTTP_HOST="0.0.0.0", IVR_AMI_HOST="sim",
+                   IVR_API_TOKENS="a-token-of-32-characters-or-so-x")
     try:
         [warning] = [e for e in served.events if e["event"] == "kimvoice.sandbox_in_use"]
         assert warning["reason"] == "IVR_KIMVOICE_URL=sandbox"
+        [simulated] = [e for e in served.events if e["event"] == "outbound.simulated_asterisk"]
+        assert simulated["reason"] == "IVR_AMI_HOST=sim" and "nobody's phone rings" in simulated["effect"]
     finally:
         served.process.kill()
         served.process.wait()
+
+
+@pytest.mark.parametrize(("extra", "starts", "names"), [
+    ({"IVR_AMI_HOST": "sim"}, "error: IVR_API_TOKENS is empty while IVR_HTTP_HOST=0.0.0.0", "IVR_API=off"),
+    ({"IVR_API": "off"}, "error: IVR_AMI_HOST is unset", "IVR_AMI_HOST=sim"),
+])
+def test_serve_refuses_an_open_api_or_a_simulated_asterisk_beyond_loopback(
+    tmp_path: Path, extra: dict[str, str], starts: str, names: str
+) -> None:
+    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(tmp_path),
+           "IVR_LOG_FORMAT": "json", "IVR_HTTP_HOST": "0.0.0.0", "IVR_KIMVOICE_URL": "sandbox", **extra}
+    result = subprocess.run([sys.executable, "-m", "ivr", "serve"], env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    *warnings, line = result.stderr.splitlines()
+    assert [json.loads(w)["event"] for w in warnings] == ["kimvoice.sandbox_in_use"]
+    assert line.startswith(starts) and names in line
 
 
 async def test_sigterm_lets_a_call_in_progress_finish(served: Served) -> None:

@@ -100,9 +100,10 @@ class Dialog:
         """Speak a code or number one digit at a time."""
         return await self.call.say_digits(digits, escape)
 
-    async def read_code(self, intro: str, code: str) -> None:
-        """Read a code aloud and note it, masked, in the record."""
-        await self.play(intro)
+    async def read_code(self, intro: str | None, code: str) -> None:
+        """Read a code aloud (after the prompt `intro`, when given) and note it, masked, in the record."""
+        if intro is not None:
+            await self.play(intro)
         await self.say_digits(code)
         masked = mask_code(code)
         if masked not in self.record.codes:

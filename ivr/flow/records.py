@@ -24,8 +24,7 @@ class CallRecords(Protocol):
 
 
 class Announcements(Protocol):
-    """Messages of outbound calls, each named by the job id the dialplan passes to `announce`."""
-
-    async def add_announcement(self, announcement: Announcement) -> None: ...
+    """What outbound calls say: the message of a job still going, named by the job id the
+    dialplan passes to `announce` (the outbound jobs in the store)."""
 
     async def announcement(self, job_id: str) -> Announcement | None: ...

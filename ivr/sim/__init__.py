@@ -12,6 +12,8 @@ end-to-end tests, the load benchmark and `ivr call` use it::
 
 from __future__ import annotations
 
+from ivr.sim._ami import SimulatedAmi, serve_simulated_ami
+from ivr.sim._ami_calls import AmiChannel, AmiOriginate
 from ivr.sim._ari_asterisk import SimulatedAri, SimulatedAriChannel
 from ivr.sim._ari_place import AriCallResult, place_ari_call
 from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel, typed_entry
@@ -25,6 +27,8 @@ __all__ = [
     "DEAD_CHANNEL",
     "TRANSFER_VARIABLE",
     "UNKNOWN_COMMAND",
+    "AmiChannel",
+    "AmiOriginate",
     "AriCallResult",
     "CallResult",
     "Caller",
@@ -33,6 +37,7 @@ __all__ = [
     "InputRequest",
     "InteractiveCaller",
     "ScriptedCaller",
+    "SimulatedAmi",
     "SimulatedAri",
     "SimulatedAriChannel",
     "SimulatedChannel",
@@ -42,5 +47,6 @@ __all__ = [
     "place_ari_call",
     "place_call",
     "run_classic_agi",
+    "serve_simulated_ami",
     "typed_entry",
 ]

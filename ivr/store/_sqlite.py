@@ -1,4 +1,4 @@
-"""The embedded store: call records, lockout counts and announcements in one SQLite file.
+"""The embedded store: call records, lockout counts and outbound jobs in one SQLite file.
 
 It survives a restart of the service. Every failure to read or write is a `StoreError`, so a
 full disk or a damaged file reaches the caller as `system-unavailable` where it matters (a
@@ -19,11 +19,13 @@ import aiosqlite
 
 from ivr.errors import StoreError
 from ivr.flow.guard import Lock, StoredFailure
-from ivr.records import Announcement, CallRecord
+from ivr.records import CallRecord
+from ivr.store._jobs import JOBS_SCHEMA, JobTables
 
-_VERSION = 2
-"""`PRAGMA user_version` of the schema below. 0: the first schema (a call record per call id,
-lockouts by key number in clear), which `_migrate` carries forward."""
+_VERSION = 3
+"""`PRAGMA user_version` of the schema below, which `_migrate` brings older files up to.
+0: the first schema (a call record per call id, lockouts by key number in clear); 2: before
+outbound jobs (records without `attempt_id`, a producer-less `announcements` table)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS call_records (
@@ -34,7 +36,8 @@ CREATE TABLE IF NOT EXISTS call_records (
     started REAL NOT NULL,
     ended REAL,
     outcome TEXT,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    attempt_id TEXT
 );
 CREATE INDEX IF NOT EXISTS call_records_started ON call_records (started);
 CREATE INDEX IF NOT EXISTS call_records_call_id ON call_records (call_id);
@@ -50,14 +53,11 @@ CREATE TABLE IF NOT EXISTS subject_locks (
 CREATE TABLE IF NOT EXISTS lock_clears (
     id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, digest TEXT NOT NULL, at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS announcements (
-    job_id TEXT PRIMARY KEY, created REAL NOT NULL, announcement TEXT NOT NULL
-);
 """
 
 
-class SqliteStore:
-    """Call records, lockouts and announcements over one SQLite database (WAL: readers never
+class SqliteStore(JobTables):
+    """Call records, lockouts and outbound jobs over one SQLite database (WAL: readers never
     wait on the writer)."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, clock: Callable[[], float] = time.time) -> None:
@@ -195,30 +195,16 @@ class SqliteStore:
                 await db.execute("INSERT INTO lock_clears (kind, digest, at) VALUES (?, ?, ?)", (kind, digest, now))
         return lifted
 
-    # -- announcements ----------------------------------------------------------------------
-
-    async def add_announcement(self, announcement: Announcement) -> None:
-        async with self._writing("keep an announcement") as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO announcements (job_id, created, announcement) VALUES (?, ?, ?)",
-                (announcement.job_id, self._clock(), announcement.model_dump_json()),
-            )
-
-    async def announcement(self, job_id: str) -> Announcement | None:
-        async with self._db.execute("SELECT announcement FROM announcements WHERE job_id = ?", (job_id,)) as cursor:
-            row = await cursor.fetchone()
-        return Announcement.model_validate_json(row[0]) if row else None
-
     # -- call records -----------------------------------------------------------------------
 
     async def save(self, record: CallRecord) -> None:
         """Keep `record` beside any other with the same call id: the id comes from the peer."""
         async with self._writing("keep a call record") as db:
             await db.execute(
-                "INSERT INTO call_records (call_id, route, caller_id, started, ended, outcome, record)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO call_records (call_id, route, caller_id, started, ended, outcome, record, attempt_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.call_id, record.route, record.caller_id, record.started, record.ended,
-                 record.outcome.value if record.outcome else None, record.model_dump_json()),
+                 record.outcome.value if record.outcome else None, record.model_dump_json(), record.attempt_id),
             )
 
     async def recent(self, limit: int = 20) -> list[CallRecord]:
@@ -258,7 +244,15 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     version = int(row[0]) if row else 0
     if version > _VERSION:
         raise StoreError(f"the database was written by a newer keybox-ivr (schema {version}, this one: {_VERSION})")
-    await db.executescript(_SCHEMA)
+    await db.executescript(_SCHEMA + JOBS_SCHEMA)
+    async with db.execute("PRAGMA table_info(call_records)") as cursor:
+        columns = {row[1] async for row in cursor}
+    if "attempt_id" not in columns:
+        await db.execute("ALTER TABLE call_records ADD COLUMN attempt_id TEXT")
+    await db.executescript(
+        "CREATE INDEX IF NOT EXISTS call_records_attempt ON call_records (attempt_id);"
+        "DROP TABLE IF EXISTS announcements;"  # nothing ever wrote it: jobs replace it
+    )
     if version < _VERSION:
         async with db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'") as cursor:
             first_schema = await cursor.fetchone() is not None

@@ -1,4 +1,5 @@
-"""The service's HTTP endpoints: `/healthz` for load balancers, `/metrics` for Prometheus, `/media`."""
+"""The service's HTTP endpoints: `/healthz` for load balancers, `/metrics` for Prometheus, `/media`,
+and the outbound jobs API (`/v1/outbound/jobs`, `/v1/openapi.json`) when it is on."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,8 +20,10 @@ from ivr.backends.kimvoice import KimVoice
 from ivr.errors import KimVoiceError
 from ivr.logging import get_logger
 from ivr.netallow import Network
+from ivr.outbound._jobs import Outbound
 from ivr.tts import media_routes
 from ivr.web._metrics import Metrics
+from ivr.web._outbound import outbound_routes
 
 log = get_logger("ivr.web")
 
@@ -83,10 +87,14 @@ def create_app(
     kimvoice: KimVoice, metrics: Metrics, active_calls: Callable[[], int], *,
     store_healthy: Callable[[], Awaitable[bool]], media_allow: Sequence[Network], health_timeout: float = 2.0,
     tts_dir: Path | None = None, sounds_dir: Path | None = None, sandbox: bool = False,
+    outbound: Outbound | None = None, api_tokens: Sequence[SecretStr] = (),
 ) -> Starlette:
     """`tts_dir` and `sounds_dir` serve `/media/tts/<hash>.wav` and `/media/sounds/<lang>/keybox/<id>.wav`
     to the peers in `media_allow`. `sandbox`: KimVoice is the embedded sandbox, which `/healthz`
-    says (``"kimvoice": {"backend": "sandbox", …}``): a probe then sees that callers get test data."""
+    says (``"kimvoice": {"backend": "sandbox", …}``): a probe then sees that callers get test data.
+
+    `outbound` and `api_tokens` mount the outbound jobs API; without `outbound` (the API off) or
+    without a token its paths answer 404 like any unknown path."""
     health = _Health(kimvoice, store_healthy, health_timeout, HEALTH_CACHE_SECONDS)
 
     async def healthz(_: Request) -> Response:
@@ -101,4 +109,5 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text),
-                             *media_routes(tts_dir, sounds_dir, media_allow)])
+                             *media_routes(tts_dir, sounds_dir, media_allow),
+                             *outbound_routes(outbound, api_tokens)])

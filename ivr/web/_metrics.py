@@ -11,6 +11,7 @@ from collections.abc import Collection
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ivr.errors import ErrorCode
+from ivr.outbound import PLATFORMS, Job
 from ivr.records import CallRecord
 
 UNKNOWN = "unknown"
@@ -38,6 +39,12 @@ class Metrics:
         self.guard_engaged = Counter(
             "ivr_guard_engaged", "Times a bound on PIN guessing engaged: a key, a calling number, withheld "
             "numbers locked; global: sign-ins paced line-wide", ["bound"], registry=self.registry)
+        self.outbound_jobs = Counter("ivr_outbound_jobs", "Outbound jobs ended, by platform and final state",
+                                     ["platform", "state"], registry=self.registry)
+        self.outbound_active = Gauge("ivr_outbound_active_calls", "Outbound calls in progress, by platform",
+                                     ["platform"], registry=self.registry)
+        self.outbound_attempts = Histogram("ivr_outbound_attempts", "Calls placed per outbound job, at its end",
+                                           ["platform"], buckets=(1, 2, 3, 4, 5, 10), registry=self.registry)
 
     async def observe(self, record: CallRecord) -> None:
         """A record sink: count the ended call and its latencies."""
@@ -49,12 +56,25 @@ class Metrics:
         for call in record.backend:
             self.backend.labels(call.method, _result(call.result)).observe(call.ms / 1000)
 
+    def job_final(self, job: Job) -> None:
+        """The outbound runner's `on_final`: a job reached its final state."""
+        self.outbound_jobs.labels(_closed(job.via, PLATFORMS), job.state.value).inc()
+        self.outbound_attempts.labels(_closed(job.via, PLATFORMS)).observe(job.attempts_used)
+
+    def outbound_active_now(self, platform: str, count: int) -> None:
+        """The outbound runner's `on_active`: calls in progress on `platform`."""
+        self.outbound_active.labels(_closed(platform, PLATFORMS)).set(count)
+
     def guard_engaged_by(self, bound: str) -> None:
         """The sign-in guard's `on_engaged`: `bound` is key, caller, withheld or global."""
         self.guard_engaged.labels(bound).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _closed(value: str, known: Collection[str]) -> str:
+    return value if value in known else UNKNOWN
 
 
 def _result(result: str) -> str:

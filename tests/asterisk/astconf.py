@@ -580,6 +580,324 @@ def check_queue_members(queues: Config, pjsip: Config) -> list[str]:
     return found
 
 
+# -- outbound calls -------------------------------------------------------------------------
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """The index just past the `}` that closes the `${` at `start` (braces counted as
+    main/pbx_variables.c counts them); len(text) + 1 when it is never closed."""
+    depth, i = 0, start
+    while i < len(text):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text) + 1
+
+
+def _uri_encode(text: str) -> str:
+    """URIENCODE: letters, digits and `-_.!~*'()` kept, every other byte %XX (main/utils.c)."""
+    keep = "-_.!~*'()"
+    return "".join(c if (c.isascii() and c.isalnum()) or c in keep else "".join(f"%{b:02X}" for b in c.encode())
+                   for c in text)
+
+
+def filter_allowed(allowed: str) -> set[str]:
+    """The characters FILTER(allowed,...) keeps: `a-z` is a range, a `-` that follows no
+    character (first, or right after a range) is itself (funcs/func_strings.c)."""
+    chars: set[str] = set()
+    i = 0
+    while i < len(allowed):
+        first = allowed[i]
+        if allowed[i + 1:i + 2] == "-" and i + 2 < len(allowed):
+            chars.update(chr(c) for c in range(ord(first), ord(allowed[i + 2]) + 1))
+            i += 3
+        else:
+            chars.add(first)
+            i += 1
+    return chars
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """`text` with its `${...}` evaluated as Asterisk does when it runs a step, for what the
+    line's outbound contexts use: `${NAME}`, `${NAME:offset:length}`, `${FILTER(allowed,x)}`,
+    `${URIENCODE(x)}` (nested ones first). An unset variable is empty; another function is
+    a ValueError."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if not text.startswith("${", i):
+            out.append(text[i])
+            i += 1
+            continue
+        end = _closing_brace(text, i + 1)
+        if end > len(text):
+            raise ValueError(f"unclosed ${{ in {text!r}")
+        inner = substitute(text[i + 2:end - 1], variables)
+        name, offset, length = inner, 0, None
+        parens = 0
+        for at, char in enumerate(inner):  # `:offset:length` outside parentheses only
+            parens += (char == "(") - (char == ")")
+            if char == ":" and parens == 0:
+                name, numbers = inner[:at], inner[at + 1:].split(":")
+                offset = int(numbers[0] or 0)
+                length = int(numbers[1]) if len(numbers) > 1 and numbers[1] else None
+                break
+        function = re.fullmatch(r"([A-Z_]+)\((.*)\)", name, re.DOTALL)
+        if function is None:
+            value = variables.get(name, "")
+        elif function.group(1) == "FILTER":
+            allowed, _, string = function.group(2).partition(",")
+            keep = filter_allowed(allowed)
+            value = "".join(c for c in string if c in keep)
+        elif function.group(1) == "URIENCODE":
+            value = _uri_encode(function.group(2))
+        else:
+            raise ValueError(f"{function.group(1)}() is not one the check evaluates")
+        value = value[offset:] if length is None else value[offset:offset + length]
+        out.append(value)
+        i = end
+    return "".join(out)
+
+
+def _agi_query(target: str) -> dict[str, str]:
+    """The query arguments of a FastAGI URL, unevaluated: `a=${X}&b=1` → {"a": "${X}", "b": "1"}."""
+    _, _, query = target.partition("?")
+    pairs = [part.partition("=") for part in split_args(query, "&") if part]
+    return {key: value for key, _, value in pairs}
+
+
+def check_announce(
+    contexts: Mapping[str, Context], context_name: str, route: str, query: Mapping[str, str],
+) -> list[str]:
+    """The context the service originates notices into starts at s,1 and runs the FastAGI
+    `route` with each query argument of `query` (argument → channel variable) URI-encoded
+    from its variable: for a value with `&`, `,` or `?`, what reaches the service is the value."""
+    context = contexts.get(context_name)
+    if context is None:
+        return [f"context {context_name!r} (the service's notices) is not defined"]
+    found = []
+    if not context.has_priority("s", "1"):
+        found.append(f"{context.where}: [{context_name}] has no s,1, where the Originate lands")
+    agis = [s for s in context.steps if s.exten == "s" and s.app.lower() in AGI_APPS
+            and s.args and agi_route(s.args[0]) == route]
+    if not agis:
+        return [*found, f"{context.where}: [{context_name}] s runs no AGI of the route {route!r}"]
+    for step in agis:
+        written = _agi_query(step.args[0])
+        for argument, variable in query.items():
+            sample = f"{variable.lower()} 1&x=2,3?"
+            value = written.get(argument)
+            if value is None:
+                found.append(f"{step.where}: the {route} AGI passes no {argument!r} (from ${{{variable}}})")
+            elif substitute(value, {variable: sample}) != _uri_encode(sample):
+                found.append(f"{step.where}: the {route} AGI's {argument!r} is {value!r}, not "
+                             f"${{{variable}}} URI-encoded (${{URIENCODE(${{{variable}}})}})")
+    return found
+
+
+def check_bridge(
+    contexts: Mapping[str, Context], context_name: str, *, dial_variable: str, dial_samples: Iterable[str],
+    event: str, headers: Mapping[str, str],
+) -> list[str]:
+    """The context the service originates an agent's leg into: s,1 exists; `s` dials the
+    variable `dial_variable` with a timeout, each of `dial_samples` (the dial strings the line
+    makes) reaching Dial unchanged and no `&` or `,` a variable could bring reaching it at all;
+    `h` sends `UserEvent(event,Header: ${VARIABLE},...)` with each of `headers` (header →
+    channel variable), which is how the service learns the outcome."""
+    context = contexts.get(context_name)
+    if context is None:
+        return [f"context {context_name!r} (the service's bridges) is not defined"]
+    found = []
+    if not context.has_priority("s", "1"):
+        found.append(f"{context.where}: [{context_name}] has no s,1, where the Originate lands")
+    dials = [s for s in context.steps if s.exten == "s" and s.app.lower() == "dial"]
+    if not dials:
+        found.append(f"{context.where}: [{context_name}] s dials nothing (no Dial(${{{dial_variable}}}))")
+    for step in dials:
+        device = step.args[0] if step.args else ""
+        if f"${{{dial_variable}}}" not in device:
+            found.append(f"{step.where}: Dial({','.join(step.args)}) does not dial ${{{dial_variable}}}")
+            continue
+        for sample in dial_samples:
+            if substitute(device, {dial_variable: sample}) != sample:
+                found.append(f"{step.where}: Dial({device}) turns the dial string {sample!r} into "
+                             f"{substitute(device, {dial_variable: sample})!r}")
+        hostile = substitute(device, {dial_variable: "PJSIP/1@a&PJSIP/2@b,,U(x)"})
+        if "&" in hostile or "," in hostile:
+            found.append(f"{step.where}: Dial({device}) lets `&` or `,` of ${{{dial_variable}}} through "
+                         "(another destination, Dial options): FILTER() it")
+        if len(step.args) < 2 or not step.args[1].strip().isdigit() or int(step.args[1]) <= 0:
+            found.append(f"{step.where}: Dial({','.join(step.args)}) has no timeout: the key holder's "
+                         "leg would ring as long as the far end lets it")
+    events = [s for s in context.steps if s.exten == "h" and s.app.lower() == "userevent"
+              and s.args and s.args[0] == event]
+    if not events:
+        return [*found, f"{context.where}: [{context_name}] has no h extension sending UserEvent({event},...): "
+                        "the service never learns how the key holder's leg ended"]
+    for step in events:
+        # UserEvent: each argument after the name is `Key:value`, the key as written, the value
+        # stripped (apps/app_userevent.c).
+        body = [arg.partition(":") for arg in step.args[1:]]
+        sent = {key: value.strip() for key, sep, value in body if sep}
+        for header, variable in headers.items():
+            sample = f"{variable.lower()}-1"
+            if header not in sent:
+                found.append(f"{step.where}: UserEvent({event},...) sends no {header!r} header "
+                             f"(from ${{{variable}}})")
+            elif substitute(sent[header], {variable: sample}) != sample:
+                found.append(f"{step.where}: UserEvent({event},...) header {header!r} is "
+                             f"{sent[header]!r}, not ${{{variable}}}")
+    return found
+
+
+def check_context_table(text: str, contexts: Mapping[str, Context]) -> list[str]:
+    """extensions.conf's table of contexts (`; | context | who enters it | file |`) has a row
+    for every context of the dialplan, and no row for a context that is not one."""
+    rows = re.findall(r"^;\s*\|\s*([a-z][a-z0-9-]*)\s*\|", text, re.MULTILINE)
+    listed = [row for row in rows if row != "context"]
+    found = [f"extensions.conf: context {name!r} has no row in the table of contexts"
+             for name in contexts if name not in listed]
+    found += [f"extensions.conf: the table of contexts lists {name!r}, which is no context"
+              for name in listed if name not in contexts]
+    return found
+
+
+def check_dial_template(
+    template: str, contexts: Mapping[str, Context], pjsip: Config, *, what: str = "IVR_OUTBOUND_DIAL",
+) -> list[str]:
+    """A dial template ({number} in a dial string) reaches something that exists:
+    `Local/<exten>@<context>[/n]` a context of the dialplan (with that extension when it is
+    written out); `PJSIP/<number>@<endpoint>`, `PJSIP/<endpoint>/<uri>` or `PJSIP/<endpoint>`
+    a PJSIP endpoint of pjsip.conf."""
+    tech, _, rest = template.partition("/")
+    if template.count("{number}") != 1:
+        return [f"{what} is {template!r}: it must hold {{number}} once"]
+    if tech == "Local":
+        local = re.fullmatch(r"([^@/]+)@([^/]+)(/[nbm]+)?", rest)
+        if local is None:
+            return [f"{what} is {template!r}: not Local/<extension>@<context>"]
+        context = contexts.get(local.group(2))
+        if context is None:
+            return [f"{what} is {template!r}: context {local.group(2)!r} is not defined"]
+        exten = local.group(1)
+        if "{number}" not in exten and not context.matching(exten):
+            return [f"{what} is {template!r}: context {local.group(2)!r} has no extension {exten!r}"]
+        return []
+    if tech == "PJSIP":
+        endpoint = rest.split("/")[0] if "/" in rest else rest.rpartition("@")[2]
+        if "{number}" in endpoint:
+            return [f"{what} is {template!r}: the endpoint is the number, which no check can find in pjsip.conf"]
+        if endpoint not in {s.name for s in pjsip.of_type("endpoint")}:
+            return [f"{what} is {template!r}: no PJSIP endpoint {endpoint!r} in pjsip.conf"]
+        return []
+    return [f"{what} is {template!r}: not a Local/ or PJSIP/ dial string the line can check"]
+
+
+AMI_ACTION_CLASSES: dict[str, frozenset[str]] = {
+    "Login": frozenset(), "Logoff": frozenset(), "Ping": frozenset(), "Events": frozenset(),
+    "Originate": frozenset({"originate"}),
+    "CoreShowChannels": frozenset({"system", "reporting"}),
+    "Hangup": frozenset({"system", "call"}),
+    "Command": frozenset({"command"}),
+}
+"""The classes Asterisk 22 registers each AMI action with (main/manager.c, `ast_manager_register_xml_core`):
+a user may run it when its `write` holds one of them (main/manager.c `process_message`:
+`writeperm & authority`); none means anyone logged in."""
+
+AMI_EVENT_CLASSES: dict[str, str] = {
+    "OriginateResponse": "call", "Newchannel": "call", "Newstate": "call", "Hangup": "call",
+    "UserEvent": "user",
+}
+"""The class of each AMI event the service reads (main/manager.c, main/manager_channels.c,
+main/stasis.c): a user receives it when its `read` holds that class."""
+
+AMI_FORBIDDEN_WRITE = frozenset({"all", "system", "command", "config"})
+"""`write` classes that reach past calls: shell commands, configuration, reloads, modules."""
+
+
+def ami_classes(value: str | None) -> set[str]:
+    """The classes of a manager.conf `read` or `write`: `call, User` → {"call", "user"}."""
+    return {c.strip().lower() for c in (value or "").split(",") if c.strip()}
+
+
+def check_ami_user(manager: Config, username: str, actions: Iterable[str], events: Iterable[str]) -> list[str]:
+    """The AMI user `username` may run each of `actions` and receives each of `events`, and
+    writes nothing of `system`, `command`, `config` (or `all`)."""
+    user = next((s for s in manager.named(username) if not s.is_template), None)
+    if user is None:
+        return [f"manager.conf: no AMI user [{username}]"]
+    read, write = ami_classes(user.get("read")), ami_classes(user.get("write"))
+    found = []
+    for action in actions:
+        classes = AMI_ACTION_CLASSES.get(action)
+        if classes is None:
+            found.append(f"the AMI action {action} has no known class: add it to AMI_ACTION_CLASSES "
+                         "from main/manager.c")
+        elif classes and not classes & write and "all" not in write:
+            found.append(f"{user.where}: AMI user {username} may not run {action} "
+                         f"(write needs one of {', '.join(sorted(classes))})")
+    missing: dict[str, list[str]] = {}
+    for event in events:
+        needed = AMI_EVENT_CLASSES.get(event)
+        if needed is None:
+            found.append(f"the AMI event {event} has no known class: add it to AMI_EVENT_CLASSES")
+        elif needed not in read and "all" not in read:
+            missing.setdefault(needed, []).append(event)
+    for needed, names in missing.items():
+        found.append(f"{user.where}: AMI user {username} does not receive {', '.join(names)} (read needs {needed})")
+    if write & AMI_FORBIDDEN_WRITE:
+        found.append(f"{user.where}: AMI user {username} writes "
+                     f"{', '.join(sorted(write & AMI_FORBIDDEN_WRITE))}: more than calls")
+    return found
+
+
+def compose_value(value: object, env: Mapping[str, str] | None = None) -> str:
+    """A compose value with `${VAR}`, `${VAR:-default}`, `${VAR-default}` resolved from `env`
+    (default: nothing set, so the defaults apply)."""
+    env = env or {}
+
+    def one(match: re.Match[str]) -> str:
+        name, op, default = match.group(1), match.group(2), match.group(3) or ""
+        got = env.get(name)
+        if (op == ":-" and not got) or (op == "-" and got is None):
+            return default
+        return got or ""
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}", one, str(value))
+
+
+def check_ami_client(environment: Mapping[str, object], manager: Config, ami_hosts: Iterable[str]) -> list[str]:
+    """The service's AMI settings in compose reach manager.conf's AMI: IVR_AMI_HOST (its
+    default) is one of `ami_hosts` (the names and address Asterisk's AMI binds to), IVR_AMI_PORT
+    (when set) the AMI's port, IVR_AMI_USERNAME a user there, and IVR_AMI_SECRET is
+    `${NAME}`/`${NAME:-}` of the same NAME as that user's secret: one value, from .env."""
+    found = []
+    host = compose_value(environment.get("IVR_AMI_HOST", ""))
+    if host not in set(ami_hosts):
+        found.append(f"docker-compose.yml: IVR_AMI_HOST is {host!r} by default, not the "
+                     f"AMI's address ({', '.join(sorted(ami_hosts))})")
+    general = manager.first("general")
+    port = general.get("port", "5038") if general else "5038"
+    if "IVR_AMI_PORT" in environment and compose_value(environment["IVR_AMI_PORT"]) != port:
+        found.append(f"docker-compose.yml: IVR_AMI_PORT is {environment['IVR_AMI_PORT']!r}, the AMI listens on {port}")
+    username = str(environment.get("IVR_AMI_USERNAME", ""))
+    user = next((s for s in manager.named(username) if not s.is_template), None)
+    if user is None:
+        return [*found, f"docker-compose.yml: IVR_AMI_USERNAME is {username!r}, no user of manager.conf"]
+    placeholder = re.fullmatch(r"\$\{([A-Z][A-Z0-9_]*)\}", user.get("secret") or "")
+    secret = re.fullmatch(r"\$\{([A-Z][A-Z0-9_]*)(:-)?\}", str(environment.get("IVR_AMI_SECRET", "")))
+    if secret is None:
+        found.append("docker-compose.yml: IVR_AMI_SECRET is not ${NAME} from the deployment (.env)")
+    elif placeholder is None or placeholder.group(1) != secret.group(1):
+        found.append(f"docker-compose.yml: IVR_AMI_SECRET comes from {secret.group(1)}, the AMI user "
+                     f"{username}'s secret from {user.get('secret')}")
+    return found
+
+
 Networks = list["ipaddress.IPv4Network | ipaddress.IPv6Network"]
 
 

@@ -343,3 +343,206 @@ def test_start_files_shipped_or_noloaded() -> None:
     assert astconf.check_startup_files(modules, ["ccss.conf", "agents.conf"], needed) == []
     one(astconf.check_startup_files(modules, ["agents.conf"], needed), "ccss.conf", "the core")
     one(astconf.check_startup_files(modules, ["ccss.conf"], needed), "agents.conf", "app_agent_pool.so")
+
+
+# -- evaluating ${...} -------------------------------------------------------------------------
+
+
+def test_substitute_evaluates_what_the_outbound_contexts_use() -> None:
+    variables = {"D": "Local/201@keybox-internal&PJSIP/x,,U(y)", "J": "a b,c&d"}
+    assert astconf.substitute("Dial(${FILTER(-+./0-9:@A-Z_a-z,${D})},30)", variables) == (
+        "Dial(Local/201@keybox-internalPJSIP/xUy,30)")
+    assert astconf.substitute("job=${URIENCODE(${J})}&x=${UNSET}", variables) == "job=a%20b%2Cc%26d&x="
+    assert astconf.substitute("${FILTER(*0-9,${K}):0:3}-${K:2}", {"K": "1a2345"}) == "123-2345"
+    assert astconf.filter_allowed("-a-c0") == {"-", "a", "b", "c", "0"}
+    with pytest.raises(ValueError, match="SHELL"):
+        astconf.substitute("${SHELL(id)}", {})
+
+
+# -- outbound: keybox-announce -----------------------------------------------------------------
+
+ANNOUNCE = """
+[keybox-announce]
+exten => s,1,NoOp()
+ same => n,AGI(agi://ivr:4573/announce?job=${URIENCODE(${IVR_JOB_ID})}&attempt=${URIENCODE(${IVR_ATTEMPT_ID})})
+ same => n,Hangup()
+"""
+ANNOUNCE_QUERY = {"job": "IVR_JOB_ID", "attempt": "IVR_ATTEMPT_ID"}
+
+
+def test_an_announce_with_job_and_attempt_passes() -> None:
+    assert astconf.check_announce(plan(ANNOUNCE), "keybox-announce", "announce", ANNOUNCE_QUERY) == []
+
+
+@pytest.mark.parametrize(("old", "new", "word"), [
+    ("&attempt=${URIENCODE(${IVR_ATTEMPT_ID})}", "", "no 'attempt'"),
+    ("${URIENCODE(${IVR_ATTEMPT_ID})}", "${IVR_ATTEMPT_ID}", "URI-encoded"),
+    ("${URIENCODE(${IVR_ATTEMPT_ID})}", "${URIENCODE(${IVR_JOB_ID})}", "'attempt'"),
+    ("job=", "jobs=", "no 'job'"),
+    ("/announce?", "/keybox?", "no AGI of the route 'announce'"),
+    ("exten => s,1,NoOp()\n same => n,", "exten => 1,1,", "no s,1"),
+])
+def test_an_announce_without_job_or_attempt_fails(old: str, new: str, word: str) -> None:
+    assert old in ANNOUNCE
+    broken = ANNOUNCE.replace(old, new, 1)
+    if word == "no s,1":  # the AGI then sits on another extension: both are reported
+        problems = astconf.check_announce(plan(broken), "keybox-announce", "announce", ANNOUNCE_QUERY)
+        assert any(word in p for p in problems), problems
+        return
+    one(astconf.check_announce(plan(broken), "keybox-announce", "announce", ANNOUNCE_QUERY), word)
+
+
+def test_a_missing_announce_context_fails() -> None:
+    one(astconf.check_announce(plan("[c]\nexten => s,1,Hangup()\n"), "keybox-announce", "announce",
+                               ANNOUNCE_QUERY), "not defined")
+
+
+# -- outbound: keybox-bridge -------------------------------------------------------------------
+
+BRIDGE = """
+[keybox-bridge]
+exten => s,1,NoOp()
+ same => n,Dial(${FILTER(-+./0-9:@A-Z_a-z,${IVR_BRIDGE_DIAL})},30)
+ same => n,Hangup()
+exten => h,1,UserEvent(KeyboxBridge,Job: ${IVR_JOB_ID},Attempt: ${IVR_ATTEMPT_ID},DialStatus: ${DIALSTATUS})
+"""
+BRIDGE_HEADERS = {"Job": "IVR_JOB_ID", "Attempt": "IVR_ATTEMPT_ID", "DialStatus": "DIALSTATUS"}
+DIAL_SAMPLES = ("Local/201@keybox-internal", "PJSIP/+15145550100@carrier")
+
+
+def bridge_problems(text: str) -> list[str]:
+    return astconf.check_bridge(plan(text), "keybox-bridge", dial_variable="IVR_BRIDGE_DIAL",
+                                dial_samples=DIAL_SAMPLES, event="KeyboxBridge", headers=BRIDGE_HEADERS)
+
+
+def test_a_bridge_that_dials_and_reports_passes() -> None:
+    assert bridge_problems(BRIDGE) == []
+
+
+@pytest.mark.parametrize(("old", "new", "word"), [
+    ("${FILTER(-+./0-9:@A-Z_a-z,${IVR_BRIDGE_DIAL})}", "${IVR_BRIDGE_DIAL}", "`&` or `,`"),
+    ("-+./0-9:@A-Z_a-z", "-./0-9:@A-Z_a-z", "turns the dial string 'PJSIP/+15145550100@carrier'"),
+    ("${IVR_BRIDGE_DIAL}", "${IVR_DIAL}", "does not dial ${IVR_BRIDGE_DIAL}"),
+    ("})},30)", "})})", "no timeout"),
+    (" same => n,Dial(${FILTER(-+./0-9:@A-Z_a-z,${IVR_BRIDGE_DIAL})},30)\n", "", "dials nothing"),
+    ("exten => h,1,", "exten => i,1,", "no h extension"),
+    ("UserEvent(KeyboxBridge,", "UserEvent(KeyboxCall,", "no h extension"),
+    (",DialStatus: ${DIALSTATUS}", "", "'DialStatus'"),
+    ("Attempt: ${IVR_ATTEMPT_ID}", "Attempt : ${IVR_ATTEMPT_ID}", "no 'Attempt'"),
+    ("Job: ${IVR_JOB_ID}", "Job: ${IVR_ATTEMPT_ID}", "'Job'"),
+])
+def test_a_bridge_that_does_not_dial_or_report_fails(old: str, new: str, word: str) -> None:
+    assert old in BRIDGE
+    one(bridge_problems(BRIDGE.replace(old, new, 1)), word)
+
+
+def test_a_missing_bridge_context_fails() -> None:
+    one(bridge_problems("[c]\nexten => s,1,Hangup()\n"), "not defined")
+    problems = bridge_problems(BRIDGE.replace("exten => s,1,NoOp()\n same => n,", "exten => 1,1,"))
+    assert any("no s,1" in p for p in problems), problems
+
+
+# -- outbound: the table of contexts, the dial template -------------------------------------------
+
+TABLE = """; | context          | who enters it        | file |
+; |------------------|----------------------|------|
+; | c                | phones               | x    |
+; | d                | the service          | y    |
+[c]
+exten => s,1,Hangup()
+[d]
+exten => s,1,Hangup()
+"""
+
+
+def test_a_table_of_contexts_that_differs_from_the_dialplan_fails() -> None:
+    assert astconf.check_context_table(TABLE, plan(TABLE)) == []
+    one(astconf.check_context_table(TABLE.replace("; | d ", "; |   "), plan(TABLE)), "'d'")
+    one(astconf.check_context_table(TABLE + "; | gone | x | y |\n", plan(TABLE)), "'gone'")
+
+
+DIAL_PLAN = "[keybox-internal]\nexten => 201,1,Dial(PJSIP/a1,30)\nexten => _X.,1,Hangup()\n"
+
+
+@pytest.mark.parametrize("template", [
+    "Local/{number}@keybox-internal", "Local/{number}@keybox-internal/n", "PJSIP/{number}@a1",
+    "PJSIP/a1/sip:{number}@example.com",
+])
+def test_a_dial_template_reaching_a_context_or_endpoint_passes(template: str) -> None:
+    pjsip = astconf.parse(PJSIP_GOOD, "pjsip.conf")
+    assert astconf.check_dial_template(template, plan(DIAL_PLAN), pjsip) == []
+
+
+@pytest.mark.parametrize(("template", "word"), [
+    ("Local/{number}@keybox-intern", "'keybox-intern' is not defined"),
+    ("Local/{number}", "not Local/<extension>@<context>"),
+    ("PJSIP/{number}@carrier", "no PJSIP endpoint 'carrier'"),
+    ("PJSIP/{number}", "the endpoint is the number"),
+    ("SIP/{number}@a1", "not a Local/ or PJSIP/"),
+    ("PJSIP/201@a1", "{number} once"),
+])
+def test_a_dial_template_reaching_nothing_fails(template: str, word: str) -> None:
+    one(astconf.check_dial_template(template, plan(DIAL_PLAN), astconf.parse(PJSIP_GOOD, "pjsip.conf")), word)
+
+
+# -- outbound: the AMI user and the service's AMI settings ----------------------------------------
+
+AMI_USER = ("[general]\nport = 5038\n[keybox]\nsecret = ${AMI_SECRET}\n"
+            "read = call,user\nwrite = call,originate,reporting\n")
+ACTIONS = ("Login", "Ping", "Originate", "CoreShowChannels")
+EVENTS = ("OriginateResponse", "Newstate", "Hangup", "UserEvent")
+
+
+def ami_user_problems(text: str, actions: tuple[str, ...] = ACTIONS) -> list[str]:
+    return astconf.check_ami_user(astconf.parse(text, "manager.conf"), "keybox", actions, EVENTS)
+
+
+def test_an_ami_user_that_may_do_what_the_service_does_passes() -> None:
+    assert ami_user_problems(AMI_USER) == []
+    assert ami_user_problems(AMI_USER.replace("write = call,originate,reporting", "write = originate, Reporting")) == []
+
+
+@pytest.mark.parametrize(("old", "new", "word"), [
+    ("read = call,user", "read = call", "UserEvent (read needs user)"),
+    ("read = call,user", "read = user", "OriginateResponse"),
+    ("call,originate,reporting", "call,reporting", "may not run Originate"),
+    ("call,originate,reporting", "call,originate", "may not run CoreShowChannels"),
+    ("call,originate,reporting", "call,originate,system", "writes system"),
+    ("call,originate,reporting", "originate,reporting,command", "writes command"),
+    ("call,originate,reporting", "all", "writes all"),
+    ("[keybox]", "[service]", "no AMI user [keybox]"),
+])
+def test_an_ami_user_that_may_not_or_may_too_much_fails(old: str, new: str, word: str) -> None:
+    assert old in AMI_USER
+    one(ami_user_problems(AMI_USER.replace(old, new)), word)
+
+
+def test_an_ami_action_of_unknown_class_fails() -> None:
+    one(ami_user_problems(AMI_USER, (*ACTIONS, "Redirect")), "Redirect")
+
+
+SERVICE_AMI = {"IVR_AMI_HOST": "${IVR_AMI_HOST:-asterisk}", "IVR_AMI_USERNAME": "keybox",
+               "IVR_AMI_SECRET": "${AMI_SECRET:-}"}
+
+
+def ami_client_problems(**changes: str) -> list[str]:
+    return astconf.check_ami_client(SERVICE_AMI | changes, astconf.parse(AMI_USER, "manager.conf"),
+                                    {"asterisk", "172.28.73.10"})
+
+
+def test_the_services_ami_settings_pass() -> None:
+    assert ami_client_problems() == []
+    assert ami_client_problems(IVR_AMI_HOST="172.28.73.10", IVR_AMI_PORT="5038", IVR_AMI_SECRET="${AMI_SECRET}") == []
+    assert astconf.compose_value("${IVR_AMI_HOST:-asterisk}", {"IVR_AMI_HOST": "asterisk-sim"}) == "asterisk-sim"
+
+
+@pytest.mark.parametrize(("changes", "word"), [
+    ({"IVR_AMI_HOST": "${IVR_AMI_HOST:-asterisk-sim}"}, "IVR_AMI_HOST is 'asterisk-sim'"),
+    ({"IVR_AMI_HOST": "ivr"}, "IVR_AMI_HOST"),
+    ({"IVR_AMI_PORT": "5039"}, "IVR_AMI_PORT"),
+    ({"IVR_AMI_USERNAME": "admin"}, "'admin'"),
+    ({"IVR_AMI_SECRET": "correct-horse-battery"}, "not ${NAME}"),
+    ({"IVR_AMI_SECRET": "${ARI_PASSWORD:-}"}, "ARI_PASSWORD"),
+])
+def test_service_ami_settings_that_miss_the_ami_fail(changes: dict[str, str], word: str) -> None:
+    one(ami_client_problems(**changes), word)

@@ -11,6 +11,7 @@ import json
 import re
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import astconf
 import keybox_asterisk_entrypoint as entrypoint
@@ -19,6 +20,9 @@ import yaml
 
 from ivr.catalog import PROMPT_IDS
 from ivr.flow.runner import ROUTES
+from ivr.outbound._models import JobKind, attempt_id, new_job_id
+from ivr.outbound.platforms.asterisk import AsteriskPlatform
+from ivr.outbound.platforms.asterisk import _platform as asterisk_platform
 from ivr.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +36,49 @@ try:  # the ARI transport names the context a transfer continues in
     from ivr.transports.ari import TRANSFER_CONTEXT
 except ImportError:  # pragma: no cover - before the ARI transport lands
     TRANSFER_CONTEXT = "keybox-operator"
+
+
+# What the asterisk platform sends: its Originate of each kind, made by the platform itself
+# (contexts, extension, priority and variable names are read from it, not written here).
+SERVICE_DIAL = COMPOSE["services"]["ivr"]["environment"]["IVR_OUTBOUND_DIAL"]
+SAMPLE_NUMBERS = ("201", "+15145550100", "5550100")
+
+
+def originate(kind: JobKind, dial_template: str = SERVICE_DIAL) -> tuple[dict[str, str], dict[str, str]]:
+    """The platform's Originate headers for a job of `kind`, and its variables by name."""
+    platform = AsteriskPlatform(host="asterisk", port=5038, username="keybox", secret="-", dial_template=dial_template)
+    job = SimpleNamespace(id=new_job_id(), kind=kind, to="201", agent="PJSIP/agent1")
+    headers = platform.originate(SimpleNamespace(job=job, attempt=SimpleNamespace(id=attempt_id(job.id, 1))))
+    variables = dict(str(v).partition("=")[::2] for v in headers["Variable"])
+    return {k: v for k, v in headers.items() if isinstance(v, str)}, variables
+
+
+def variable_holding(variables: dict[str, str], value: str) -> str:
+    (name,) = [name for name, held in variables.items() if held == value]
+    return name
+
+
+NOTICE, NOTICE_VARIABLES = originate(JobKind.NOTICE)
+BRIDGE, BRIDGE_VARIABLES = originate(JobKind.BRIDGE)
+JOB_VARIABLE = variable_holding(NOTICE_VARIABLES, NOTICE["ActionID"].rpartition("-")[0])
+ATTEMPT_VARIABLE = variable_holding(NOTICE_VARIABLES, NOTICE["ActionID"])
+BRIDGE_DIAL_VARIABLE = variable_holding(BRIDGE_VARIABLES, SERVICE_DIAL.format(number="201"))
+
+# What the platform reads back from a bridge: the h extension's UserEvent. The platform matches
+# the event name and these headers (case-insensitively) without exporting them as constants;
+# the names are its own (ivr/outbound/platforms/asterisk/_platform.py and the simulated
+# Asterisk, ivr/sim/_ami_calls.py), taken from the platform once it exports BRIDGE_EVENT.
+BRIDGE_EVENT = getattr(asterisk_platform, "BRIDGE_EVENT", "KeyboxBridge")
+BRIDGE_EVENT_HEADERS = {"Job": JOB_VARIABLE, "Attempt": ATTEMPT_VARIABLE, "DialStatus": "DIALSTATUS"}
+
+SERVICE_AMI_EVENTS = ("OriginateResponse", "Newstate", "Hangup", "UserEvent")
+"""The AMI events the asterisk platform follows a call by."""
+
+
+def service_ami_actions() -> set[str]:
+    """Every AMI action the asterisk platform sends (`"Action": "<name>"` in its source)."""
+    folder = Path(asterisk_platform.__file__).parent
+    return {m for path in folder.glob("*.py") for m in re.findall(r'"Action":\s*"(\w+)"', path.read_text())}
 
 
 @cache
@@ -62,6 +109,10 @@ def test_extensions_conf_includes_every_dialplan_file() -> None:
     assert included == {f"dialplans/{p.name}" for p in DIALPLANS.glob("*.conf")}
 
 
+def test_extensions_conf_lists_every_context_in_its_table() -> None:
+    assert astconf.check_context_table((CONF / "extensions.conf").read_text(), contexts()) == []
+
+
 # -- the dialplan and the service ---------------------------------------------------------------
 
 
@@ -83,7 +134,8 @@ def test_every_sound_played_is_a_prompt() -> None:
 def test_every_context_queue_and_target_exists() -> None:
     entry_points = {
         TRANSFER_CONTEXT: "where ARI continues a transfer",
-        "keybox-announce": "where the service's outbound calls land",
+        NOTICE["Context"]: "where the service's notices land",
+        BRIDGE["Context"]: "where the agent's leg of a bridge lands",
         "keybox-public": "the carrier's context",
     }
     assert astconf.check_contexts(contexts(), load("queues.conf"), entry_points=entry_points) == []
@@ -135,6 +187,78 @@ def test_the_service_reaches_ari_as_its_user_and_application() -> None:
     assert user is not None and user.get("type") == "user" and user.get("read_only") == "no"
     assert environment["IVR_ARI_PASSWORD"] == "${ARI_PASSWORD:-}" and user.get("password") == "${ARI_PASSWORD}"
     assert Settings.model_fields["ari_app"].default == astconf.STASIS_APP
+
+
+# -- outbound calls: the Originate, the contexts, the AMI user, compose ----------------------------
+
+
+def test_outbound_calls_land_at_s_1_of_their_contexts() -> None:
+    assert NOTICE["Context"] == asterisk_platform.ANNOUNCE_CONTEXT
+    assert BRIDGE["Context"] == asterisk_platform.BRIDGE_CONTEXT
+    for headers in (NOTICE, BRIDGE):
+        assert (headers["Exten"], headers["Priority"]) == ("s", "1")
+        assert contexts()[headers["Context"]].has_priority("s", "1"), headers["Context"]
+    assert (JOB_VARIABLE, ATTEMPT_VARIABLE, BRIDGE_DIAL_VARIABLE) == ("IVR_JOB_ID", "IVR_ATTEMPT_ID", "IVR_BRIDGE_DIAL")
+
+
+def test_a_notice_runs_announce_with_its_job_and_attempt() -> None:
+    """keybox-announce passes `job` and `attempt` from the Originate's variables, URI-encoded."""
+    assert "announce" in ROUTES
+    query = {"job": JOB_VARIABLE, "attempt": ATTEMPT_VARIABLE}
+    assert astconf.check_announce(contexts(), NOTICE["Context"], "announce", query) == []
+
+
+def test_a_bridge_dials_the_key_holder_and_reports_how_it_ended() -> None:
+    """keybox-bridge dials ${IVR_BRIDGE_DIAL} (filtered: the line's dial strings pass, `&` and
+    `,` do not) and its h extension sends UserEvent(KeyboxBridge,Job:,Attempt:,DialStatus:)."""
+    templates = (SERVICE_DIAL, Settings.model_fields["outbound_dial"].default)
+    samples = [template.format(number=number) for template in templates for number in SAMPLE_NUMBERS]
+    assert astconf.check_bridge(contexts(), BRIDGE["Context"], dial_variable=BRIDGE_DIAL_VARIABLE,
+                                dial_samples=samples, event=BRIDGE_EVENT, headers=BRIDGE_EVENT_HEADERS) == []
+
+
+def test_no_phone_enters_the_outbound_contexts() -> None:
+    """Only the service's Originate enters them: no endpoint's context, no `include =>`."""
+    outbound = {NOTICE["Context"], BRIDGE["Context"]}
+    assert {s.get("context") for s in load("pjsip.conf").of_type("endpoint")} & outbound == set()
+    assert {name for c in contexts().values() for name, _ in c.includes} & outbound == set()
+
+
+def test_the_service_may_do_over_ami_what_it_does_and_no_more() -> None:
+    """manager.conf's user may run every action the platform sends (CoreShowChannels: write
+    `reporting`, the least of its two classes) and receives the events it follows; it writes
+    nothing of system, command or config, and reads no class that carries codes."""
+    actions = service_ami_actions()
+    assert {"Originate", "CoreShowChannels", "Ping", "Login"} <= actions
+    username = COMPOSE["services"]["ivr"]["environment"]["IVR_AMI_USERNAME"]
+    assert astconf.check_ami_user(load("manager.conf"), username, actions, SERVICE_AMI_EVENTS) == []
+    user = load("manager.conf").first(username)
+    assert user is not None
+    assert astconf.ami_classes(user.get("read")) == {"call", "user"}
+    assert astconf.ami_classes(user.get("write")) <= {"call", "originate", "reporting"}
+
+
+def test_the_service_reaches_the_ami_as_its_user() -> None:
+    """IVR_AMI_HOST is the name of the address the AMI binds to; user and secret are
+    manager.conf's, the secret the same .env name (AMI_SECRET) as Asterisk's."""
+    general = load("manager.conf").first("general")
+    assert general is not None
+    bind = general.get("bindaddr")
+    hosts = {bind} | {name for name, s in COMPOSE["services"].items()
+                      if (s.get("networks") or {}).get("default", {}).get("ipv4_address") == bind}
+    assert hosts == {bind, "asterisk"}
+    environment = COMPOSE["services"]["ivr"]["environment"]
+    assert astconf.check_ami_client(environment, load("manager.conf"), hosts) == []
+    assert int(general.get("port") or 0) == Settings.model_fields["ami_port"].default
+
+
+def test_the_outbound_dial_reaches_the_lines_phones() -> None:
+    """The shipped IVR_OUTBOUND_DIAL is valid for the service and names a context (Local/) or
+    endpoint (PJSIP/) that exists; the agents' extensions answer through it."""
+    assert Settings(outbound_dial=SERVICE_DIAL).outbound_dial == SERVICE_DIAL
+    assert astconf.check_dial_template(SERVICE_DIAL, contexts(), load("pjsip.conf")) == []
+    context = SERVICE_DIAL.rpartition("@")[2]
+    assert contexts()[context].matching("201") and contexts()[context].matching("202")
 
 
 # -- PJSIP, the queue, the listeners -------------------------------------------------------------
@@ -214,6 +338,7 @@ NEEDED_MODULES = {
     "func_channel.so", "func_uri.so", "func_logic.so", "codec_ulaw.so", "codec_alaw.so", "format_wav.so",
     "format_pcm.so", "res_timing_timerfd.so", "res_crypto.so",
     "res_pjproject.so", "res_websocket_client.so",  # res_pjsip and res_ari require them
+    "app_dial.so", "app_userevent.so", "func_strings.so",  # keybox-bridge: Dial, UserEvent, FILTER
 }
 
 

@@ -18,9 +18,10 @@ def shipped() -> PromptCatalog:
     return PromptCatalog.load(default_prompts_dir())
 
 
-def test_contract_has_35_distinct_prompt_ids() -> None:
-    assert len(PROMPT_IDS) == 35
-    assert len(set(PROMPT_IDS)) == 35
+def test_contract_and_announce_menu_make_36_distinct_prompt_ids() -> None:
+    assert len(PROMPT_IDS) == 36
+    assert len(set(PROMPT_IDS)) == 36
+    assert PROMPT_IDS[-1] == "announce-menu"
 
 
 def test_shipped_catalog_has_no_problems(shipped: PromptCatalog) -> None:

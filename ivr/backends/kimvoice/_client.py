@@ -36,7 +36,7 @@ from ivr.backends.kimvoice._models import (
     WireModel,
 )
 from ivr.backends.kimvoice._token import Token, TokenCache
-from ivr.backends.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
+from ivr.backends.kimvoice._transport import KeepAliveTransport
 from ivr.errors import (
     ApiError,
     AuthenticationError,
@@ -48,6 +48,7 @@ from ivr.errors import (
     NotAuthorizedError,
     UnavailableError,
 )
+from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, read_bounded
 from ivr.logging import get_logger
 
 __all__ = ["KimVoice", "KimVoiceClient"]
@@ -56,7 +57,6 @@ log = get_logger("ivr.kimvoice")
 
 M = TypeVar("M", bound=WireModel)
 
-MAX_ANSWER_BYTES = 1 << 20
 """The longest answer read: KimVoice answers are small JSON; a larger one is a broken or hostile server."""
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # Errors after which the request surely or probably did not reach the application, or its
@@ -241,7 +241,7 @@ class KimVoiceClient:
         try:
             streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
             try:
-                response = await _read_bounded(streamed)
+                response = await read_bounded(streamed, MAX_ANSWER_BYTES)
             finally:
                 await streamed.aclose()
         except AnswerTooLarge as exc:
@@ -263,27 +263,6 @@ class KimVoiceClient:
 
     async def _pause(self, attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
-
-
-async def _read_bounded(response: httpx.Response) -> httpx.Response:
-    """`response` with its body read, or `AnswerTooLarge` past `MAX_ANSWER_BYTES` or when encoded.
-
-    Both transports (ours, and httpx's behind a proxy) go through here; ours also stops reading
-    at the bound itself, since it reads a body whole before handing it over.
-    """
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise AnswerTooLarge(f"the answer is {encoding}-encoded, which was not asked for")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-        raise AnswerTooLarge(f"the answer declares more than {MAX_ANSWER_BYTES} bytes")
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) > MAX_ANSWER_BYTES:
-            raise AnswerTooLarge(f"the answer is longer than {MAX_ANSWER_BYTES} bytes")
-    return httpx.Response(response.status_code, headers=response.headers, content=bytes(body),
-                          request=response.request, extensions=response.extensions)
 
 
 def _behind_a_proxy(url: str) -> bool:

@@ -29,14 +29,12 @@ from collections import deque
 import h11
 import httpx
 
-__all__ = ["AnswerTooLarge", "KeepAliveTransport"]
+from ivr.http_answers import AnswerTooLarge
+
+__all__ = ["KeepAliveTransport"]
 
 _Origin = tuple[str, str, int]  # scheme, host, port
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class AnswerTooLarge(httpx.HTTPError):
-    """An answer longer than its reader accepts: refused before it is read into memory."""
 
 
 class _Stale(Exception):

@@ -17,8 +17,8 @@ import jwt
 import pytest
 
 from ivr.backends.kimvoice import KimVoiceClient
-from ivr.backends.kimvoice._client import MAX_ANSWER_BYTES
 from ivr.errors import BadResponseError
+from ivr.http_answers import MAX_ANSWER_BYTES
 
 TOKEN = jwt.encode({"exp": 4_000_000_000, "nbf": 0}, "k" * 32, algorithm="HS256")
 MB = 1 << 20

@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from ivr.backends.kimvoice import KimVoiceClient
-from ivr.backends.kimvoice._transport import AnswerTooLarge, KeepAliveTransport
+from ivr.backends.kimvoice._transport import KeepAliveTransport
+from ivr.http_answers import AnswerTooLarge
 
 
 def ok(body: bytes = b'{"ok": true}', *extra: str) -> bytes:

@@ -1,0 +1,121 @@
+"""The one way in for jobs: submit, look up, list, cancel. The HTTP API and the CLI both use it,
+so a request is checked by the same rules whichever way it came."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ivr.errors import JobInputError, JobNotFoundError
+from ivr.outbound._models import IN_FLIGHT_STATES, Job, JobKind, JobRequest, JobState, new_job_id
+from ivr.outbound._store import JobStore
+from ivr.settings import Settings
+
+IDEMPOTENCY_SECONDS = 24 * 3600
+MAX_PAGE = 200
+
+KINDS: dict[str, frozenset[JobKind]] = {
+    "asterisk": frozenset({JobKind.NOTICE, JobKind.BRIDGE}),
+    "ictcore": frozenset({JobKind.NOTICE}),
+    "kazoo": frozenset({JobKind.NOTICE, JobKind.BRIDGE}),
+}
+"""What each platform can place: ICTCore has no bridge."""
+
+
+def configured_platforms(settings: Settings) -> dict[str, str]:
+    """The platforms this line can use, and for the others why not (what a 422 says)."""
+    return {
+        "asterisk": "",
+        "ictcore": "" if settings.ictcore_url else "ICTCore is not configured on this line (IVR_ICTCORE_URL)",
+        "kazoo": "Kazoo is not available on this line yet",
+    }
+
+
+class Outbound:
+    """Jobs as clients see them. `on_submit` callbacks wake the runner of this process."""
+
+    def __init__(self, store: JobStore, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self._platforms = configured_platforms(settings)
+        self.on_submit: list[Callable[[Job], None]] = []
+
+    async def submit(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> tuple[Job, bool]:
+        """Check and keep a job; (the job, True when new). An idempotency key used within 24 h
+        gives back its job (False) — or `JobConflictError` when the request differs.
+
+        Raises `JobInputError` for the first broken rule; nothing is stored then.
+        """
+        body = dict(data)
+        if idempotency_key is not None:
+            if body.get("idempotency_key") not in (None, idempotency_key):
+                raise JobInputError("idempotency_key", "differs from the Idempotency-Key header")
+            body["idempotency_key"] = idempotency_key
+        request = JobRequest.check(body)
+        via = request.via or self._settings.outbound_via
+        if why := self._platforms.get(via):
+            raise JobInputError("via", why)
+        if request.kind not in KINDS[via]:
+            raise JobInputError("kind", f"a {request.kind.value} cannot be placed via {via}")
+        languages = self._settings.languages
+        language = request.language or languages[0]
+        if language not in languages:
+            raise JobInputError("language", f"must be one of {', '.join(languages)}")
+        now = self._clock()
+        not_before = request.not_before.timestamp() if request.not_before else None
+        job = Job(
+            id=new_job_id(now), kind=request.kind, to=request.to, message=request.message, code=request.code,
+            language=language, agent=request.agent, via=via, idempotency_key=request.idempotency_key,
+            not_before=not_before, max_attempts=request.max_attempts or self._settings.outbound_max_attempts,
+            created=now, updated=now, due=max(now, not_before or now),
+        )
+        fingerprint = request.fingerprint() if request.idempotency_key else None
+        kept, created = await self._store.add_job(job, fingerprint, now - IDEMPOTENCY_SECONDS)
+        if created:
+            for wake in self.on_submit:
+                wake(kept)
+        return kept, created
+
+    async def get(self, job_id: str) -> Job:
+        job = await self._store.job(job_id) if _plausible_id(job_id) else None
+        if job is None:
+            raise JobNotFoundError(f"no job {job_id[:40]!r}")
+        return job
+
+    async def list(
+        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A page of jobs, newest first, and the cursor of the next page (None at the end)."""
+        try:
+            wanted = JobState(state) if state else None
+        except ValueError:
+            raise JobInputError("status", f"must be one of {', '.join(s.value for s in JobState)}") from None
+        if not 1 <= limit <= MAX_PAGE:
+            raise JobInputError("limit", f"must be 1 to {MAX_PAGE}")
+        if cursor is not None and not _plausible_id(cursor):
+            raise JobInputError("cursor", "is not a cursor this API gave")
+        jobs = await self._store.jobs(state=wanted, limit=limit + 1, before=cursor)
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return jobs, jobs[-1].id if more else None
+
+    async def cancel(self, job_id: str) -> Job:
+        """A queued job is `cancelled` at once; one in flight is not tried again after its call
+        (the call goes on). A final job is left as it is."""
+        job = await self.get(job_id)
+        if job.state is JobState.QUEUED:
+            cancelled = await self._store.transition(
+                job_id, JobState.CANCELLED, "cancelled on request", only_from={JobState.QUEUED}
+            )
+            if cancelled is not None:
+                return cancelled
+            job = await self.get(job_id)  # the runner took it meanwhile
+        if job.state in IN_FLIGHT_STATES:
+            await self._store.request_cancel(job_id)
+        return await self.get(job_id)
+
+
+def _plausible_id(value: str) -> bool:
+    return len(value) == 26 and value.isalnum() and value.isascii()

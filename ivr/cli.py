@@ -26,6 +26,7 @@ T = TypeVar("T")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -47,6 +48,9 @@ def _run(main: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
         except IvrError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -721,7 +725,11 @@ async def _submit(fields: dict[str, Any], wait: bool) -> None:
         what = f"{job.kind.value} to {job.to} via {job.via}"
         click.echo(f"job {job.id} {'queued' if created else 'already exists'}: {what}")
         if wait:
-            final = await _follow(store, jobs, job.id)
+            try:
+                final = await _follow(store, jobs, job.id)
+            except asyncio.CancelledError:
+                click.echo(f"stopped waiting; the job goes on: ivr outbound show {job.id}", err=True)
+                raise
             sys.exit(0 if final == "completed" else EXIT_FAILURE)
 
 

@@ -113,17 +113,20 @@ class Service:
         """Drain: no new calls; calls in progress finish within `drain_seconds`. Outbound calls in
         progress are left to the next start, which accounts for each."""
         log.info("service.draining", active=self.active, grace_s=self.settings.drain_seconds)
+        started = time.monotonic()
         if self.runner is not None:
-            self.runner.pause()
+            # Before FastAGI closes: a callee who answers now still hears the announcement,
+            # instead of silence and a second call after the restart.
+            await self.runner.settle(self.settings.drain_seconds)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
+        drain = max(0.0, self.settings.drain_seconds - (time.monotonic() - started))
         if self.ari is not None:
-            drain = self.settings.drain_seconds
             await asyncio.gather(self.agi.drain(drain), self.ari.drain(drain))
         else:
-            await self.agi.drain(self.settings.drain_seconds)
+            await self.agi.drain(drain)
         if self.runner is not None:
             await self.runner.stop()
         if self.simulated_ami is not None:

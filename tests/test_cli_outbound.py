@@ -4,6 +4,7 @@ through its embedded simulated Asterisk, and `--wait` shows each state and what 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,18 @@ def test_list_show_and_cancel_without_a_service(tmp_path: Path) -> None:
     assert ivr(tmp_path, "list", "--status", "cancelled").stdout.count(job_id) == 1
     unknown = ivr(tmp_path, "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
     assert unknown.returncode == 1 and unknown.stderr.strip() == "error: no job '01ARZ3NDEKTSV4RRFFQ69G5FAV'"
+
+
+def test_ctrl_c_while_waiting_says_the_job_goes_on(tmp_path: Path) -> None:
+    env = {**os.environ, "IVR_DATA_DIR": str(tmp_path), "IVR_LOG_LEVEL": "warning"}
+    process = subprocess.Popen([sys.executable, "-m", "ivr", "outbound", "notice", "--to", "5551234", "--message",
+                                "Hi.", "--wait"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:  # no service runs the jobs here: it says so, then waits
+        if "no `ivr serve` is running" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert stderr.splitlines()[0].startswith("stopped waiting; the job goes on: ivr outbound show ")
+    assert "Traceback" not in stderr

@@ -60,6 +60,8 @@ class Runner:
         self.active = dict.fromkeys(self.platforms, 0)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._paused = False
         self._holding = False
         self._beat_at = 0.0
@@ -78,9 +80,13 @@ class Runner:
             await platform.start()
         self._loop = asyncio.get_running_loop().create_task(self._run())
 
-    def pause(self) -> None:
-        """No new calls (the service is draining); attempts in progress are still followed."""
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the calls in progress to end, placing no new one: their
+        callees' `announce` calls still reach this service, so none is lost to a restart."""
         self._paused = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
 
     async def stop(self) -> None:
         """Stop following calls: jobs in flight stay so in the store and the next start
@@ -118,8 +124,10 @@ class Runner:
                         await self._place_due()
             except StoreError as exc:
                 log.error("outbound.store_failed", error=str(exc))
+            # not wait_for: on 3.11 it can swallow the cancel of `stop` (gh-86296)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _hold_lease(self) -> bool:
@@ -167,9 +175,12 @@ class Runner:
                     job.id, JobState.QUEUED, f"waiting for calling hours ({self._hours}): next at {_iso(opens)}",
                     only_from={JobState.QUEUED}, fields={"due": opens})
                 continue
+            if self._paused:
+                return  # the service began to stop during this pass: no new call
             if self.active[job.via] >= self._max_active or not self._buckets[job.via].take():
                 continue
-            attempt = Attempt(job_id=job.id, number=len(job.attempts) + 1, platform=job.via, started=now)
+            attempt = Attempt(job_id=job.id, number=len(job.attempts) + 1, platform=job.via,
+                              started=self._clock())
             claimed = await self._store.start_attempt(
                 attempt, f"attempt {job.attempts_used + 1} of {job.max_attempts} via {job.via}")
             if claimed is not None:
@@ -183,6 +194,10 @@ class Runner:
 
     def _count(self, platform: str, change: int) -> None:
         self.active[platform] = self.active.get(platform, 0) + change
+        if any(self.active.values()):
+            self._idle.clear()
+        else:
+            self._idle.set()
         for observe in self.on_active:
             observe(platform, self.active[platform])
 
@@ -312,7 +327,8 @@ class _Context:
         records = await store.announce_records(self._attempt.id)
         if not records and timeout > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await event.wait()
             records = await store.announce_records(self._attempt.id)
         return records[-1] if records else None
 

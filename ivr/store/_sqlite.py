@@ -8,6 +8,7 @@ PIN guess that cannot be counted is not sent) and is logged where it does not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -123,6 +124,11 @@ class SqliteStore(JobTables):
                 except sqlite3.Error:
                     pass
                 raise StoreError(f"the store could not {what}: {exc}") from None
+            except BaseException:
+                # Cancelled mid-transaction (a stop): undo it, or the next write would commit half of it.
+                with contextlib.suppress(sqlite3.Error):
+                    await asyncio.shield(self._db.rollback())
+                raise
             self._write_failed = False
 
     # -- lockouts (`ivr.flow.guard.LockoutStore`) -------------------------------------------

@@ -14,11 +14,18 @@ from typing import Any
 import pytest
 from support.line import Line, running_line
 
-from ivr.errors import SettingsError
+from ivr.errors import JobInputError, SettingsError
 from ivr.outbound import Job, JobState
+from ivr.outbound.platforms.ictcore.sandbox import (
+    SANDBOX_PASSWORD,
+    IctCoreKnobs,
+    IctCoreSandbox,
+    IctCoreSandboxServer,
+)
 from ivr.records import Outcome
 from ivr.service import SIM_CALLEES
 from ivr.sim import SimulatedAmi
+from ivr.store import SqliteStore
 
 SECRET = "e2e-ami-secret"
 NOTICE = {"kind": "notice", "to": "5551234", "message": "Your showing at 12 Elm Street is confirmed."}
@@ -83,6 +90,22 @@ async def test_a_bridge_rings_the_agent_then_the_key_holder(tmp_path: Path) -> N
     assert originate.variables["IVR_BRIDGE_DIAL"] == "PJSIP/5551234@carrier"
 
 
+async def test_a_notice_via_ictcore_and_a_bridge_refused_there(tmp_path: Path) -> None:
+    sandbox = IctCoreSandbox(IctCoreKnobs(call_seconds=0.05))
+    async with IctCoreSandboxServer(sandbox) as ictcore, line_on(
+        tmp_path, ictcore_url=ictcore.url, ictcore_password=SANDBOX_PASSWORD
+    ) as line:
+        job, _ = await line.service.outbound.submit({**NOTICE, "via": "ictcore", "code": "4384341"})
+        done = await final(line, job.id, timeout=30)
+        with pytest.raises(JobInputError, match="bridge cannot be placed via ictcore"):
+            await line.service.outbound.submit({"kind": "bridge", "to": "5551234", "agent": "PJSIP/agent1",
+                                                "via": "ictcore"})
+    assert done.state is JobState.COMPLETED and done.code is None
+    refs = done.attempts[0].refs
+    assert {"contact_id", "program_id", "transmission_id", "spool_id"} <= set(refs)
+    assert sum(sandbox.sends.values()) == 1
+
+
 async def test_a_refused_ami_login_stops_the_service_naming_the_setting(tmp_path: Path) -> None:
     async with SimulatedAmi(secret="another-secret") as ami:
         with pytest.raises(SettingsError, match="IVR_AMI_SECRET") as caught:
@@ -126,6 +149,10 @@ async def test_a_restart_with_jobs_in_every_state_calls_none_twice(tmp_path: Pat
     async with SimulatedAmi(secret=SECRET, ring_seconds=1.5) as ami:
         async with line_on(tmp_path, ami) as line:
             jobs = line.service.outbound
+            failed, _ = await jobs.submit({**NOTICE, "to": "5550104"})
+            done, _ = await jobs.submit({**NOTICE, "to": "5559876"})
+            assert (await final(line, failed.id)).state is JobState.FAILED
+            assert (await final(line, done.id)).state is JobState.COMPLETED
             held, _ = await jobs.submit({**NOTICE, "not_before": tomorrow})
             cancelled, _ = await jobs.submit({**NOTICE, "not_before": tomorrow})
             await jobs.cancel(cancelled.id)
@@ -144,12 +171,32 @@ async def test_a_restart_with_jobs_in_every_state_calls_none_twice(tmp_path: Pat
                     for name, job in (("ringing", ringing), ("unanswered", unanswered), ("bridge", bridge))}
             still = await jobs.get(held.id)
             gone = await jobs.get(cancelled.id)
+            unchanged = [(await jobs.get(j.id)).state for j in (failed, done)]
     assert ends["ringing"].state is JobState.COMPLETED and ends["ringing"].attempts_used == 1
     assert ends["unanswered"].state is JobState.NO_ANSWER and ends["unanswered"].attempts_used == 2
     # a bridge whose outcome was not seen is never rung again without the agent asking
     assert ends["bridge"].state in (JobState.COMPLETED, JobState.FAILED) and ends["bridge"].attempts_used == 1
     assert still.state is JobState.QUEUED and gone.state is JobState.CANCELLED
+    assert unchanged == [JobState.FAILED, JobState.COMPLETED]
     placed = [o.action_id for o in ami.originates]
     assert sorted(placed) == sorted({*placed}), "an attempt was originated twice"
-    assert sorted(placed) == sorted([f"{ringing.id}-1", f"{unanswered.id}-1", f"{unanswered.id}-2",
-                                     f"{bridge.id}-1"])
+    assert sorted(placed) == sorted([f"{failed.id}-1", f"{done.id}-1", f"{ringing.id}-1", f"{unanswered.id}-1",
+                                     f"{unanswered.id}-2", f"{bridge.id}-1"])
+
+
+async def test_a_stop_while_a_notice_rings_still_delivers_it(tmp_path: Path) -> None:
+    async with SimulatedAmi(secret=SECRET, ring_seconds=1.0) as ami:
+        async with line_on(tmp_path, ami, drain_seconds=20) as line:
+            job, _ = await line.service.outbound.submit(NOTICE)
+
+            async def ringing() -> bool:
+                return (await line.service.outbound.get(job.id)).state is JobState.RINGING
+            await until(ringing)
+        # the service has stopped: it waited for the call before closing FastAGI
+        store = await SqliteStore.open(tmp_path / "calls.db")
+        try:
+            kept = await store.job(job.id)
+        finally:
+            await store.close()
+    assert kept is not None and kept.state is JobState.COMPLETED
+    assert [o.action_id for o in ami.originates] == [f"{job.id}-1"]

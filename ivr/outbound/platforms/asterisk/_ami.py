@@ -129,7 +129,8 @@ class EventStream:
         if timeout is not None and timeout <= 0:
             return self._queue.get_nowait() if not self._queue.empty() else None
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancel (gh-86296)
+                return await self._queue.get()
         except TimeoutError:
             return None
 
@@ -329,7 +330,8 @@ class AmiConnection:
         if self.connected:
             return True
         try:
-            await asyncio.wait_for(self._up.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._up.wait()
         except TimeoutError:
             return False
         return self.connected
@@ -373,7 +375,8 @@ class AmiConnection:
         future = protocol.send(action, as_list=None)
         limit = self.action_timeout if timeout is None else timeout
         try:
-            result = await asyncio.wait_for(future, limit)
+            async with asyncio.timeout(limit):
+                result = await future
         except TimeoutError:
             protocol.forget(action)
             raise AmiError(
@@ -385,10 +388,9 @@ class AmiConnection:
     async def _open(self) -> None:
         """Connect and log in; awaits the login's answer (defect 1)."""
         loop = asyncio.get_running_loop()
-        _transport, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self._manager, self._lost), self.host, self.port),
-            self.action_timeout,
-        )
+        async with asyncio.timeout(self.action_timeout):
+            _transport, protocol = await loop.create_connection(
+                lambda: _Protocol(self._manager, self._lost), self.host, self.port)
         assert isinstance(protocol, _Protocol)
         self._manager.protocol = protocol
         link = _Link(protocol)
@@ -444,7 +446,8 @@ class AmiConnection:
         """Ping every `ping_interval`; a Ping unanswered in time drops the connection (defect 5)."""
         while not link.lost.is_set():
             try:
-                await asyncio.wait_for(link.lost.wait(), self.ping_interval)
+                async with asyncio.timeout(self.ping_interval):
+                    await link.lost.wait()
                 return
             except TimeoutError:
                 pass

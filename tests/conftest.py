@@ -3,14 +3,18 @@ a client for it."""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import structlog
 
 from ivr.backends.kimvoice import KimVoiceClient
 from ivr.backends.kimvoice.sandbox import Knobs, Sandbox, SandboxServer
+from ivr.logging import configure_logging
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 
@@ -69,3 +73,20 @@ async def client(sandbox: SandboxServer, client_clock: Clock) -> AsyncIterator[K
         sandbox.url, SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, timeout=3.0, backoff=0.01, clock=client_clock
     ) as kimvoice:
         yield kimvoice
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    """Every log line, ours and the libraries', as JSON at debug level; the logging set-up of
+    before is restored after (for tests that a secret never reaches a log)."""
+    saved_config = structlog.get_config() if structlog.is_configured() else None
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("json", "debug", stream=stream)
+    yield stream
+    root.handlers[:], root.level = saved
+    if saved_config is not None:
+        structlog.configure(**saved_config)
+    else:
+        structlog.reset_defaults()

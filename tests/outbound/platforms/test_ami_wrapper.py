@@ -6,38 +6,20 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import structlog
 from panoramisk import Manager
 from support.ami_peer import SECRET, Connection, Received, ScriptedAmi
 
 from ivr.errors import AmiError, PlatformUnavailableError, SettingsError
-from ivr.logging import configure_logging
 from ivr.outbound.platforms.asterisk import AmiConnection, AmiMessage, ConnectionLost
 
 ORIGINATE = {"Action": "Originate", "Channel": "PJSIP/5551234@carrier", "Context": "keybox-announce",
              "Exten": "s", "Priority": "1", "ActionID": "JOB-1", "ChannelId": "JOB-1"}
 
-
-@pytest.fixture
-def log_text() -> Iterator[io.StringIO]:
-    """Every log line, ours and panoramisk's, as JSON at debug level; restored after."""
-    saved_config = structlog.get_config() if structlog.is_configured() else None
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("json", "debug", stream=stream)
-    yield stream
-    root.handlers[:], root.level = saved
-    if saved_config is not None:
-        structlog.configure(**saved_config)
-    else:
-        structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import structlog
 from support.outbound import RecordingContext, make_job
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, SettingsError
-from ivr.logging import configure_logging
 from ivr.outbound import AttemptEnd, JobKind, JobState
 from ivr.outbound.platforms.asterisk import AmiConnection, AmiMessage, AsteriskPlatform, ConnectionLost
 from ivr.records import CallRecord, Outcome
@@ -60,20 +57,6 @@ async def sim() -> AsyncIterator[SimulatedAmi]:
     async with SimulatedAmi(username="keybox", secret=SECRET, ring_seconds=0.05, bridge_seconds=0.05) as server:
         yield server
 
-
-@pytest.fixture
-def log_text() -> Iterator[io.StringIO]:
-    saved_config = structlog.get_config() if structlog.is_configured() else None
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("json", "debug", stream=stream)
-    yield stream
-    root.handlers[:], root.level = saved
-    if saved_config is not None:
-        structlog.configure(**saved_config)
-    else:
-        structlog.reset_defaults()
 
 
 def platform(port: int, **options: Any) -> AsteriskPlatform:

@@ -8,15 +8,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-import structlog
 from support.outbound import RecordingContext, make_job
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, SettingsError
-from ivr.logging import configure_logging
 from ivr.outbound import Job, JobKind, JobState
 from ivr.outbound.platforms.ictcore import IctCorePlatform, Spool, outcome_of, program_text
 from ivr.outbound.platforms.ictcore.sandbox import (
@@ -410,24 +407,14 @@ def test_a_response_is_bounded_and_printable() -> None:
 
 # -- logs ----------------------------------------------------------------------------------
 
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    configure_logging("json", "debug", stream=stream)
-    yield stream
-    root.handlers[:], root.level = saved
-    structlog.reset_defaults()
 
-
-async def test_the_code_is_never_logged_whole(server: IctCoreSandboxServer, log_output: io.StringIO) -> None:
+async def test_the_code_is_never_logged_whole(server: IctCoreSandboxServer, log_text: io.StringIO) -> None:
     ictcore = new_platform(server.url)
     try:
         assert (await ictcore.place(RecordingContext(notice(code="98765432")))).state is JobState.COMPLETED
     finally:
         await ictcore.close()
-    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    lines = [json.loads(line) for line in log_text.getvalue().splitlines()]
     text = "\n".join(json.dumps({k: v for k, v in e.items() if k != "timestamp"}) for e in lines)
     assert "ictcore.prepare" in text and "******32" in text
     assert "98765432" not in text and "9, 8, 7" not in text and SANDBOX_PASSWORD not in text

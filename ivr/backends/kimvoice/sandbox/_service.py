@@ -36,6 +36,7 @@ from ivr.backends.kimvoice._models import (
     Validation,
 )
 from ivr.backends.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, SeedKey
+from ivr.embedded_http import answer_after
 from ivr.errors import ErrorCode
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
@@ -106,13 +107,7 @@ class Sandbox:
 
     async def delay(self) -> bool:
         """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
-        if self.knobs.latency and not self.stopping.is_set():
-            try:
-                async with asyncio.timeout(self.knobs.latency):
-                    await self.stopping.wait()
-            except TimeoutError:
-                return True
-        return not self.stopping.is_set()
+        return await answer_after(self.knobs.latency, self.stopping)
 
     def should_fail(self) -> bool:
         if self.knobs.fail_next:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ivr.embedded_http import answer_after
+
 SANDBOX_USERNAME = "keybox"
 SANDBOX_PASSWORD = "sandbox-password"
 
@@ -100,13 +102,7 @@ class IctCoreSandbox:
 
     async def delay(self) -> bool:
         """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
-        if self.knobs.latency and not self.stopping.is_set():
-            try:
-                async with asyncio.timeout(self.knobs.latency):
-                    await self.stopping.wait()
-            except TimeoutError:
-                return True
-        return not self.stopping.is_set()
+        return await answer_after(self.knobs.latency, self.stopping)
 
     def take_fault(self) -> int | None:
         """The status the next request is to answer, from `fail_next`."""

@@ -89,7 +89,8 @@ class Service:
                        store_healthy=services.store.healthy, media_allow=settings.media_allow,
                        health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
                        tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir,
-                       outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens),
+                       outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens,
+                       outbound_status=self._outbound_status),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
             allow=settings.http_allow,
@@ -133,6 +134,9 @@ class Service:
             await self.simulated_ami.stop()
         await self.http.stop()
         log.info("service.stopped")
+
+    def _outbound_status(self) -> dict[str, object]:
+        return self.runner.status() if self.runner is not None else {"runner": "stopped", "platforms": {}}
 
     async def _start_runner(self) -> Runner:
         settings = self.settings

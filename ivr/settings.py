@@ -221,6 +221,15 @@ class Settings(BaseSettings):
     ictcore_url: AnyHttpUrl | None = Field(None, description="ICTCore's API root URL (unset: no ICTCore)")
     ictcore_username: str = Field("keybox", min_length=1, description="a non-empty ICTCore user name")
     ictcore_password: SecretStr = Field(SecretStr(""), description="the ICTCore user's password")
+    kazoo_url: AnyHttpUrl | None = Field(None, description="Kazoo crossbar's URL, /v2 included (unset: no Kazoo)")
+    kazoo_account_id: str = Field("", pattern=r"^([0-9a-f]{32})?$", description="a Kazoo account id (32 hex digits)")
+    kazoo_username: str = Field("", max_length=128, description="a Kazoo user name (user_auth)")
+    kazoo_password: SecretStr = Field(SecretStr(""), description="that user's password")
+    kazoo_account_name: str = Field("", max_length=128, description="the account name of user_auth")
+    kazoo_api_key: SecretStr = Field(SecretStr(""), description="a Kazoo API key (api_auth), instead of a user")
+    kazoo_pivot_secret: SecretStr = Field(
+        SecretStr(""), description="the secret Kazoo's pivot requests carry (?secret=), 16 to 256 characters"
+    )
     outbound_hours: str = Field(
         "08:00-21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$",
         description="HH:MM-HH:MM, when notices may ring (24 h clock, in IVR_TIMEZONE)",
@@ -390,7 +399,7 @@ def _describe(exc: ValidationError) -> str:
         info = Settings.model_fields.get(field)
         accepts = info.description if info and info.description else error["msg"]
         variable = ENV_PREFIX + field.upper()
-        hidden = any(word in field for word in ("secret", "password", "token"))
+        hidden = any(word in field for word in ("secret", "password", "token", "api_key"))
         shown = "" if hidden else f"={_short(error.get('input'))}"
         why = f" ({error['ctx']['error']})" if error["type"] == "value_error" and shown else ""
         lines.append(f"{variable}{shown} is not valid: expected {accepts}{why}")

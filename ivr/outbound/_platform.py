@@ -59,6 +59,11 @@ class Platform(Protocol):
 
     async def close(self) -> None: ...
 
+    def status(self) -> str:
+        """A word for `/healthz`: `connected`, `disconnected` (calls wait), or `ready` for a
+        platform asked per request (ICTCore)."""
+        ...
+
     async def place(self, ctx: AttemptContext) -> AttemptEnd:
         """Place the attempt's call and follow it to its end.
 

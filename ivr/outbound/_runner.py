@@ -102,6 +102,15 @@ class Runner:
             with contextlib.suppress(StoreError):
                 await self._store.release_runner(self.owner)
 
+    def status(self) -> dict[str, object]:
+        """For `/healthz`: each platform's state and calls in progress, and whether this service
+        runs the jobs (another one on the same store may hold the lease)."""
+        return {
+            "runner": "running" if self._holding else "standby",
+            "platforms": {name: {"state": platform.status(), "active_calls": self.active.get(name, 0)}
+                          for name, platform in self.platforms.items()},
+        }
+
     def wake(self, _: object = None) -> None:
         """Look at the queue now (a job was just submitted in this process)."""
         self._wake.set()

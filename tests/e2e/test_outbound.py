@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support.line import Line, running_line
 
@@ -200,3 +201,18 @@ async def test_a_stop_while_a_notice_rings_still_delivers_it(tmp_path: Path) -> 
             await store.close()
     assert kept is not None and kept.state is JobState.COMPLETED
     assert [o.action_id for o in ami.originates] == [f"{job.id}-1"]
+
+
+async def test_healthz_shows_the_outbound_platforms_without_judging_them(tmp_path: Path) -> None:
+    ami = SimulatedAmi(secret=SECRET)
+    async with ami, line_on(tmp_path, ami) as line, httpx.AsyncClient(base_url=line.service.http.url) as http:
+        up = (await http.get("/healthz")).json()["outbound"]
+        await ami.stop()  # Asterisk goes away: calls wait, inbound calls do not care
+
+        async def noticed() -> bool:
+            return line.service.runner is not None and line.service.runner.status()["platforms"] != up["platforms"]
+        await until(noticed)
+        answer = await http.get("/healthz")
+    assert up == {"runner": "running", "platforms": {"asterisk": {"state": "connected", "active_calls": 0}}}
+    assert answer.json()["outbound"]["platforms"]["asterisk"]["state"] == "disconnected"
+    assert answer.status_code == 200

@@ -46,6 +46,9 @@ class ScriptedPlatform:
 
     async def close(self) -> None: ...
 
+    def status(self) -> str:
+        return "ready"
+
     async def place(self, ctx: AttemptContext) -> AttemptEnd:
         outcome = self.outcomes.pop(0) if self.outcomes else self.default
         if isinstance(outcome, PlatformUnavailableError):

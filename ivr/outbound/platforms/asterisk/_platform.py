@@ -96,6 +96,9 @@ class AsteriskPlatform:
     async def close(self) -> None:
         await self._ami.close()
 
+    def status(self) -> str:
+        return "connected" if self._ami.connected else "disconnected"
+
     def originate(self, ctx: AttemptContext) -> dict[str, str | list[str]]:
         """The `Originate` of the attempt's call (the secret-free headers a test can read)."""
         job, attempt_id = ctx.job, ctx.attempt.id

@@ -97,6 +97,9 @@ class IctCorePlatform:
     async def close(self) -> None:
         await self.client.aclose()
 
+    def status(self) -> str:
+        return "ready"  # asked per request: no connection to lose between calls
+
     async def place(self, ctx: AttemptContext) -> AttemptEnd:
         return await self._attempt(ctx)
 

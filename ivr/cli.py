@@ -398,17 +398,28 @@ def _check_route(_: click.Context, __: click.Parameter, value: str) -> str:
 @click.option("--language", default="en", show_default=True, help="The channel's language at the start.")
 @click.option("--caller-id", default="+15555550100", show_default=True, help="The calling number.")
 @click.option("--hangup-on", help="Hang up while this prompt plays (a prompt id, or digits / tts).")
+@click.option("--via", type=click.Choice(["agi", "pivot"]), default="agi", show_default=True,
+              help="FastAGI, as Asterisk calls; or pivot: Kazoo's pivot requests to the service's HTTP listener.")
+@click.option("--url", help="With --via pivot: the service's HTTP base URL (default: IVR_HTTP_HOST:IVR_HTTP_PORT).")
 @_run
 async def call(route: str, digits: str | None, address: str | None, language: str, caller_id: str,
-               hangup_on: str | None) -> None:
-    """Place a call through the simulated Asterisk into a running service (`ivr serve`)."""
+               hangup_on: str | None, via: str, url: str | None) -> None:
+    """Place a call through the simulated Asterisk (or, --via pivot, as Kazoo would) into a
+    running service (`ivr serve`)."""
+    import httpx
+
     settings = _settings()
-    address = address or f"{settings.agi_host}:{settings.agi_port}"
+    if via == "pivot":
+        address = url or f"http://{settings.http_host}:{settings.http_port}"
+        if not settings.kazoo_pivot_secret.get_secret_value():
+            _usage("--via pivot: IVR_KAZOO_PIVOT_SECRET is not set, and the service refuses pivot requests without it")
+    else:
+        address = address or f"{settings.agi_host}:{settings.agi_port}"
     try:
-        await _place(settings, address, route, digits, language, caller_id, hangup_on)
-    except OSError as exc:
-        raise IvrError(f"nothing answers on {address} ({exc.strerror or exc}): start `ivr serve`, "
-                       "or try `ivr demo`") from None
+        await _place(settings, address, route, digits, language, caller_id, hangup_on, via=via)
+    except (OSError, httpx.TransportError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise IvrError(f"nothing answers on {address} ({why}): start `ivr serve`, or try `ivr demo`") from None
 
 
 @cli.command()
@@ -460,23 +471,36 @@ def _verbose_logs() -> bool:
 
 
 async def _place(settings: Settings, address: str, route: str, digits: str | None, language: str,
-                 caller_id: str, hangup_on: str | None) -> str:
+                 caller_id: str, hangup_on: str | None, *, via: str = "agi") -> str:
+    from urllib.parse import parse_qsl
+
     from ivr.catalog import PromptCatalog, default_prompts_dir
-    from ivr.sim import InteractiveCaller, ScriptedCaller, SoundLibrary, place_call
+    from ivr.sim import InteractiveCaller, ScriptedCaller, SoundLibrary, place_call, place_pivot_call
     from ivr.tts import TtsCache
 
     catalog = PromptCatalog.load(default_prompts_dir())
     sounds = SoundLibrary(catalog, TtsCache(settings.data_dir / "tts"))
-    click.echo(f"Calling {route} on {address} as {caller_id}")
+    click.echo(f"Calling {route} on {address} as {caller_id}" + (" (as Kazoo's pivot)" if via == "pivot" else ""))
+    timeout = 600 if digits is None else 120
     with contextlib.ExitStack() as keypad:  # a person at a terminal types keys without Enter
         caller = (keypad.enter_context(InteractiveCaller(catalog, language=language)) if digits is None
                   else ScriptedCaller(digits, hangup_on=hangup_on))
-        result = await place_call(address, route, caller=caller, sounds=sounds, language=language,
-                                  caller_id=caller_id, timeout=600 if digits is None else 120)
+        if via == "pivot":
+            path, _, query = route.partition("?")
+            pivot = await place_pivot_call(
+                address, path, caller=caller, sounds=sounds, secret=settings.kazoo_pivot_secret.get_secret_value(),
+                query=dict(parse_qsl(query)), caller_id=caller_id, language=language, timeout=timeout)
+            transcript, unique_id = pivot.transcript, pivot.call_id
+            if pivot.failure:
+                click.echo(f"  Kazoo would end the call here: {_printable(pivot.failure)}")
+        else:
+            result = await place_call(address, route, caller=caller, sounds=sounds, language=language,
+                                      caller_id=caller_id, timeout=timeout)
+            transcript, unique_id = result.transcript, result.unique_id
     if digits is not None:
-        for line in result.transcript.render(catalog, language):
+        for line in transcript.render(catalog, language):
             click.echo(f"  {line}")
-    return result.unique_id
+    return unique_id
 
 
 def _call_line(record: Any) -> str:
@@ -538,6 +562,36 @@ async def ictcore_sandbox(host: str, port: int) -> None:
     click.echo(f"ICTCore sandbox on http://{host}:{port}/ (user {settings.ictcore_username!r}). Ctrl-C stops it.")
     sys.stdout.flush()
     await _until_signal(serve_ictcore_sandbox(host, port, username=settings.ictcore_username, password=password))
+
+
+@cli.command("kazoo-sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8083, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any).")
+@_run
+async def kazoo_sandbox(host: str, port: int) -> None:
+    """Run a Kazoo crossbar sandbox: the API subset the line uses (auth, quickcall, devices,
+    callflows, CDRs, channels), with its envelopes.
+
+    Its user is IVR_KAZOO_USERNAME / IVR_KAZOO_PASSWORD in IVR_KAZOO_ACCOUNT_NAME, its API key
+    IVR_KAZOO_API_KEY (defaults: the sandbox's own). Numbers 5550101 end busy, 5550102
+    unanswered, 5550104 failed; any other answers.
+    """
+    from ivr.outbound.platforms.kazoo.sandbox import (
+        SANDBOX_ACCOUNT_NAME,
+        SANDBOX_API_KEY,
+        SANDBOX_PASSWORD,
+        SANDBOX_USERNAME,
+        serve_kazoo_sandbox,
+    )
+
+    settings = _settings()
+    username = settings.kazoo_username or SANDBOX_USERNAME
+    click.echo(f"Kazoo sandbox on http://{host}:{port}/v2/ (user {username!r}). Ctrl-C stops it.")
+    sys.stdout.flush()
+    await _until_signal(serve_kazoo_sandbox(
+        host, port, username=username, password=settings.kazoo_password.get_secret_value() or SANDBOX_PASSWORD,
+        account_name=settings.kazoo_account_name or SANDBOX_ACCOUNT_NAME,
+        api_key=settings.kazoo_api_key.get_secret_value() or SANDBOX_API_KEY))
 
 
 async def _until_signal(serving: Coroutine[Any, Any, None]) -> None:

@@ -21,9 +21,10 @@ The call flow decides what a caller hears by the class of the error, never by it
     │   ├── JobInputError            a job request breaks a rule (HTTP 422); nothing was stored
     │   ├── JobConflictError         an idempotency key reused with another request (HTTP 409)
     │   ├── JobNotFoundError         no job has that id (HTTP 404)
-    │   └── PlatformError            a platform (Asterisk AMI, ICTCore) failed
+    │   └── PlatformError            a platform (Asterisk AMI, ICTCore, Kazoo) failed
     │       ├── PlatformUnavailableError  not reached, or a 5xx: no call was placed, try again later
     │       ├── PlatformRejectedError     the platform refused the call's data: failed, not retried
+    │       │   └── KazooRejectedError    Kazoo's crossbar refused a request (4xx): its status, error, message
     │       └── AmiError                  the Manager connection: login refused, no answer in time
     └── ChannelError                 the telephony side of a call, whatever the transport
         ├── ChannelHangupError       the caller hung up (or the channel died)
@@ -172,6 +173,19 @@ class PlatformUnavailableError(PlatformError):
 class PlatformRejectedError(PlatformError):
     """The platform refused the call's data (a number it will not dial, ICTCore's 412): the
     attempt is `failed` and not retried."""
+
+
+class KazooRejectedError(PlatformRejectedError):
+    """Kazoo's crossbar refused a request with a 4xx error envelope.
+
+    `status` is the HTTP status, `error` and `message` Kazoo's own (`"404"`, `"bad_identifier"`),
+    printable and bounded: a caller can tell a device already deleted from bad data without
+    reading the text.
+    """
+
+    def __init__(self, text: str, status: int, error: str = "", message: str = "") -> None:
+        super().__init__(text)
+        self.status, self.error, self.message = status, error, message
 
 
 class AmiError(PlatformError):

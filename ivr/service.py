@@ -34,6 +34,7 @@ from ivr.sim import SimulatedAmi, SoundLibrary
 from ivr.store import SqliteStore
 from ivr.transports.agi import FastAgiServer
 from ivr.transports.ari import AriApp
+from ivr.transports.pivot import PivotApp
 from ivr.tts import TtsCache
 from ivr.web import Metrics, create_app
 
@@ -84,13 +85,19 @@ class Service:
             settings.ari_app, timeout=settings.ari_timeout, announce_input=settings.ari_announce_input,
         ) if settings.ari_url else None
         self._housekeeping: asyncio.Task[None] | None = None
+        # Kazoo's pivot requests: refused (401) unless IVR_KAZOO_PIVOT_SECRET is set.
+        self.pivot = PivotApp(
+            self._handle, public_url=self._public_url, secret=settings.kazoo_pivot_secret.get_secret_value(),
+            tts=services.tts, max_calls=settings.max_calls,
+            transfer_callflow=settings.kazoo_agents_callflow or None,
+        )
         self.http = EmbeddedHttpServer(
             create_app(services.kimvoice, self.metrics, lambda: self.active,
                        store_healthy=services.store.healthy, media_allow=settings.media_allow,
                        health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
                        tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir,
                        outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens,
-                       outbound_status=self._outbound_status),
+                       outbound_status=self._outbound_status, extra_routes=self.pivot.routes),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
             allow=settings.http_allow,
@@ -98,8 +105,12 @@ class Service:
 
     @property
     def active(self) -> int:
-        """Calls in progress, over FastAGI and ARI."""
-        return self.agi.active + (self.ari.active if self.ari is not None else 0)
+        """Calls in progress, over FastAGI, ARI and Kazoo's pivot."""
+        return self.agi.active + (self.ari.active if self.ari is not None else 0) + self.pivot.active
+
+    def _public_url(self) -> str:
+        """The base of the URLs Kazoo is given (sounds, pivots back): known once HTTP listens."""
+        return str(self.settings.public_url or self.http.url).rstrip("/")
 
     async def start(self) -> None:
         await self.agi.start()
@@ -124,10 +135,8 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
         drain = max(0.0, self.settings.drain_seconds - (time.monotonic() - started))
-        if self.ari is not None:
-            await asyncio.gather(self.agi.drain(drain), self.ari.drain(drain))
-        else:
-            await self.agi.drain(drain)
+        await asyncio.gather(self.agi.drain(drain), self.pivot.drain(drain),
+                             *([self.ari.drain(drain)] if self.ari is not None else []))
         if self.runner is not None:
             await self.runner.stop()
         if self.simulated_ami is not None:

@@ -227,6 +227,10 @@ class Settings(BaseSettings):
     kazoo_password: SecretStr = Field(SecretStr(""), description="that user's password")
     kazoo_account_name: str = Field("", max_length=128, description="the account name of user_auth")
     kazoo_api_key: SecretStr = Field(SecretStr(""), description="a Kazoo API key (api_auth), instead of a user")
+    kazoo_agents_callflow: str = Field(
+        "", pattern=r"^([0-9a-f]{32})?$",
+        description="the Kazoo callflow id (32 hex digits) a pivot call goes to for an agent (empty: no transfer)",
+    )
     kazoo_pivot_secret: SecretStr = Field(
         SecretStr(""), description="the secret Kazoo's pivot requests carry (?secret=), 16 to 256 characters"
     )

@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ivr.cli",),
     ("ivr.service",),
     ("ivr.sim",),
-    ("ivr.transports.agi", "ivr.transports.ari", "ivr.store", "ivr.web"),
+    ("ivr.transports.agi", "ivr.transports.ari", "ivr.transports.pivot", "ivr.store", "ivr.web"),
     ("ivr.flow", "ivr.outbound"),
     ("ivr.backends.kimvoice", "ivr.tts"),
     ("ivr.settings",),

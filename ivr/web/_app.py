@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from ivr.backends.kimvoice import KimVoice
 from ivr.errors import KimVoiceError
@@ -88,12 +88,13 @@ def create_app(
     store_healthy: Callable[[], Awaitable[bool]], media_allow: Sequence[Network], health_timeout: float = 2.0,
     tts_dir: Path | None = None, sounds_dir: Path | None = None, sandbox: bool = False,
     outbound: Outbound | None = None, api_tokens: Sequence[SecretStr] = (),
-    outbound_status: Callable[[], dict[str, object]] | None = None,
+    outbound_status: Callable[[], dict[str, object]] | None = None, extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """`tts_dir` and `sounds_dir` serve `/media/tts/<hash>.wav` and `/media/sounds/<lang>/keybox/<id>.wav`
     to the peers in `media_allow`. `sandbox`: KimVoice is the embedded sandbox, which `/healthz`
     says (``"kimvoice": {"backend": "sandbox", …}``): a probe then sees that callers get test data.
     `outbound_status`: the outbound runner's view, shown in `/healthz` under `outbound`.
+    `extra_routes`: a transport's own (Kazoo's pivot requests), which guard themselves.
 
     `outbound` and `api_tokens` mount the outbound jobs API; without `outbound` (the API off) or
     without a token its paths answer 404 like any unknown path."""
@@ -113,5 +114,5 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics_text),
-                             *media_routes(tts_dir, sounds_dir, media_allow),
+                             *media_routes(tts_dir, sounds_dir, media_allow), *extra_routes,
                              *outbound_routes(outbound, api_tokens)])

@@ -1,0 +1,33 @@
+"""Kazoo (2600Hz) as an outbound platform: its crossbar client here; the sandbox that stands in
+for Kazoo in tests and demos is `ivr.outbound.platforms.kazoo.sandbox`.
+
+`KazooClient` speaks the crossbar subset the line uses: `user_auth`/`api_auth` with one renewal
+on a 401, quickcalls carrying the job id as a custom application variable, `cellphone` devices,
+pivot callflows, CDRs found by that variable, and the channels in progress.
+"""
+
+from ivr.outbound.platforms.kazoo._client import (
+    GREGORIAN_OFFSET,
+    JOB_VARIABLE,
+    MAX_CDR_RANGE,
+    Callflow,
+    CdrRow,
+    Channel,
+    KazooClient,
+    Quickcall,
+    gregorian,
+    pivot_flow,
+)
+
+__all__ = [
+    "GREGORIAN_OFFSET",
+    "JOB_VARIABLE",
+    "MAX_CDR_RANGE",
+    "Callflow",
+    "CdrRow",
+    "Channel",
+    "KazooClient",
+    "Quickcall",
+    "gregorian",
+    "pivot_flow",
+]

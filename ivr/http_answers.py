@@ -1,11 +1,16 @@
-"""An HTTP answer read whole within a bound: how every HTTP client of ours (KimVoice, ICTCore)
-takes a peer's body, so that no peer can make the service hold more than it meant to."""
+"""An HTTP answer read whole within a bound and a deadline: how every HTTP client of ours
+(KimVoice, ICTCore, Kazoo) takes a peer's body, so that no peer can make the service hold more
+than it meant to, or wait longer."""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import time
 
-__all__ = ["MAX_ANSWER_BYTES", "AnswerTooLarge", "read_bounded"]
+import httpx
+import structlog
+
+__all__ = ["MAX_ANSWER_BYTES", "AnswerTooLarge", "NoAnswer", "exchange", "read_bounded"]
 
 MAX_ANSWER_BYTES = 1 << 20
 """No answer of our peers comes near a megabyte; one that does is not theirs to send."""
@@ -31,3 +36,42 @@ async def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) 
             raise AnswerTooLarge(f"the answer is longer than {limit} bytes")
     return httpx.Response(response.status_code, headers=response.headers, content=bytes(body),
                           request=response.request, extensions=response.extensions)
+
+
+class NoAnswer(Exception):
+    """A request that got no HTTP answer. `reached`: it went out, so the peer may have acted on
+    it (a call may be placed): not to be sent again blindly."""
+
+    def __init__(self, what: str, reached: bool) -> None:
+        super().__init__(what)
+        self.reached = reached
+
+
+async def exchange(
+    http: httpx.AsyncClient, request: httpx.Request, *, timeout: float, log: structlog.stdlib.BoundLogger,
+    event: str, name: str,
+) -> httpx.Response:
+    """Send `request` and read its answer whole, within `timeout` seconds and `MAX_ANSWER_BYTES`;
+    `NoAnswer` otherwise. One log line `event` either way, naming the call `name`."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            streamed = await http.send(request, stream=True)
+            try:
+                response = await read_bounded(streamed)
+            finally:
+                await streamed.aclose()
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
+        log.warning(event, call=name, error=type(exc).__name__)
+        raise NoAnswer(f"cannot connect ({type(exc).__name__})", reached=False) from None
+    except (TimeoutError, httpx.TimeoutException):
+        log.warning(event, call=name, error="timeout", deadline_s=timeout)
+        raise NoAnswer(f"no answer within {timeout:g} s", reached=True) from None
+    except AnswerTooLarge as exc:
+        log.warning(event, call=name, error="answer too large")
+        raise NoAnswer(str(exc), reached=True) from None
+    except httpx.HTTPError as exc:  # the connection broke after the request went out
+        log.warning(event, call=name, error=type(exc).__name__)
+        raise NoAnswer(f"the connection broke ({type(exc).__name__})", reached=True) from None
+    log.info(event, call=name, status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+    return response

@@ -118,7 +118,9 @@ def configure_logging(
     root.setLevel(numeric_level)
     # httpx logs every request line, query string included, at INFO; our client and the
     # sandbox log their own requests, and uvicorn's start-up chatter is noise in a CLI.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error"):
+    # aiosqlite logs every statement with its parameters at DEBUG: a job's code in full, the
+    # keyed digests of keys and callers. None of it may reach a log, whatever the level.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
 
 

@@ -4,6 +4,7 @@ the runner."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -170,3 +171,16 @@ async def test_the_v2_database_gains_the_job_tables(tmp_path: Path) -> None:
             assert await cursor.fetchone() is None
     finally:
         await store.close()
+
+
+async def test_even_at_debug_no_code_reaches_a_log(tmp_path: Path, log_text: io.StringIO) -> None:
+    """aiosqlite logs each statement with its parameters at DEBUG: it is held to warnings."""
+    store = await SqliteStore.open(tmp_path / "debug.db")
+    try:
+        jobs = Outbound(store, load_settings(data_dir=tmp_path))
+        job, _ = await jobs.submit({**NOTICE, "code": "73915024"})
+        await jobs.get(job.id)
+    finally:
+        await store.close()
+    logged = log_text.getvalue()
+    assert "73915024" not in logged and "INSERT INTO jobs" not in logged

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, SettingsError
-from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, read_bounded
+from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange
 from ivr.logging import get_logger
 
 __all__ = ["MAX_ANSWER_BYTES", "IctCoreClient", "SendAnswer", "Spool", "digits_only", "printable"]
@@ -39,14 +38,6 @@ log = get_logger("ivr.outbound.ictcore")
 _REJECTED = frozenset({403, 404, 412})
 """Refused for good (permission, unknown, invalid data): retrying cannot help."""
 _CREDENTIALS = "IVR_ICTCORE_USERNAME / IVR_ICTCORE_PASSWORD"
-
-
-class _NoAnswer(Exception):
-    """A request that got no HTTP answer; `reached` when it may have reached ICTCore."""
-
-    def __init__(self, what: str, reached: bool) -> None:
-        super().__init__(what)
-        self.reached = reached
 
 
 @dataclass(frozen=True)
@@ -152,7 +143,7 @@ class IctCoreClient:
         name = "transmissions/send"
         try:
             response = await self._request(name, "POST", f"transmissions/{transmission_id}/send")
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             if not exc.reached:
                 raise PlatformUnavailableError(f"ICTCore {name}: {exc}") from None
             return SendAnswer(None, None, str(exc))
@@ -170,7 +161,7 @@ class IctCoreClient:
         name = "transmissions/status"
         try:
             response = await self._request(name, "GET", f"transmissions/{transmission_id}/status")
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             raise PlatformUnavailableError(f"ICTCore {name}: {exc}") from None
         if response.status_code == 404:
             return None
@@ -213,7 +204,7 @@ class IctCoreClient:
         """A 200 answer, or the error its status means."""
         try:
             response = await self._request(name, verb, path, **kwargs)
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             raise PlatformUnavailableError(f"ICTCore {name}: {exc}") from None
         return _checked(name, response)
 
@@ -237,7 +228,7 @@ class IctCoreClient:
         credentials = {"username": self._username, "password": self._password}
         try:
             response = await self._exchange("authenticate", "POST", "authenticate", json=credentials)
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             raise PlatformUnavailableError(f"ICTCore authenticate: {exc}") from None
         if response.status_code in (401, 403):
             raise SettingsError(f"ICTCore refused the credentials (HTTP {response.status_code}): check {_CREDENTIALS}")
@@ -254,28 +245,8 @@ class IctCoreClient:
 
     async def _exchange(self, name: str, verb: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange within the deadline, its body read up to `MAX_ANSWER_BYTES`."""
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self._timeout):
-                streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
-                try:
-                    response = await read_bounded(streamed)
-                finally:
-                    await streamed.aclose()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            log.warning("ictcore.request", call=name, error=type(exc).__name__)
-            raise _NoAnswer(f"cannot connect ({type(exc).__name__})", reached=False) from None
-        except (TimeoutError, httpx.TimeoutException):
-            log.warning("ictcore.request", call=name, error="timeout", deadline_s=self._timeout)
-            raise _NoAnswer(f"no answer within {self._timeout:g} s", reached=True) from None
-        except AnswerTooLarge as exc:
-            raise _NoAnswer(str(exc), reached=True) from None
-        except httpx.HTTPError as exc:  # the connection broke after the request went out
-            log.warning("ictcore.request", call=name, error=type(exc).__name__)
-            raise _NoAnswer(f"the connection broke ({type(exc).__name__})", reached=True) from None
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("ictcore.request", call=name, status=response.status_code, ms=ms)
-        return response
+        request = self._http.build_request(verb, path, **kwargs)
+        return await exchange(self._http, request, timeout=self._timeout, log=log, event="ictcore.request", name=name)
 
 
 def _checked(name: str, response: httpx.Response) -> httpx.Response:

@@ -44,7 +44,7 @@ from urllib.parse import quote
 import httpx
 
 from ivr.errors import KazooRejectedError, PlatformUnavailableError, SettingsError
-from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, read_bounded
+from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange
 from ivr.logging import get_logger
 
 __all__ = [
@@ -81,10 +81,6 @@ _CREDENTIALS = "IVR_KAZOO_USERNAME / IVR_KAZOO_PASSWORD / IVR_KAZOO_ACCOUNT_NAME
 _API_KEY = "IVR_KAZOO_API_KEY"
 _UNAVAILABLE_4XX = frozenset({408, 429})
 """4xx statuses that say "not now" rather than "not this": retried like a 5xx."""
-
-
-class _NoAnswer(Exception):
-    """A request that got no HTTP answer."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +239,7 @@ class KazooClient:
         settings = _API_KEY if self._api_key else _CREDENTIALS
         try:
             response = await self._exchange(name, "PUT", name, json={"data": data})
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             raise PlatformUnavailableError(f"Kazoo {name}: {exc}") from None
         status = response.status_code
         if status in (400, 401, 403, 404):
@@ -442,7 +438,7 @@ class KazooClient:
         """The answer's envelope (a dict; `{}` for a 204), or the error its status means."""
         try:
             response = await self._request(name, verb, path, **kwargs)
-        except _NoAnswer as exc:
+        except NoAnswer as exc:
             raise PlatformUnavailableError(f"Kazoo {name}: {exc}") from None
         if response.status_code == 204 and 204 in ok:
             return {}
@@ -473,29 +469,8 @@ class KazooClient:
 
     async def _exchange(self, name: str, verb: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange within the deadline, its body read up to `MAX_ANSWER_BYTES`."""
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self._timeout):
-                streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
-                try:
-                    response = await read_bounded(streamed)
-                finally:
-                    await streamed.aclose()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol) as exc:
-            log.warning("kazoo.request", call=name, error=type(exc).__name__)
-            raise _NoAnswer(f"cannot connect ({type(exc).__name__})") from None
-        except (TimeoutError, httpx.TimeoutException):
-            log.warning("kazoo.request", call=name, error="timeout", deadline_s=self._timeout)
-            raise _NoAnswer(f"no answer within {self._timeout:g} s") from None
-        except AnswerTooLarge as exc:
-            log.warning("kazoo.request", call=name, error="answer too large")
-            raise _NoAnswer(str(exc)) from None
-        except httpx.HTTPError as exc:  # the connection broke after the request went out
-            log.warning("kazoo.request", call=name, error=type(exc).__name__)
-            raise _NoAnswer(f"the connection broke ({type(exc).__name__})") from None
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("kazoo.request", call=name, status=response.status_code, ms=ms)
-        return response
+        request = self._http.build_request(verb, path, **kwargs)
+        return await exchange(self._http, request, timeout=self._timeout, log=log, event="kazoo.request", name=name)
 
     def _decoded(self, name: str, response: httpx.Response) -> dict[str, Any]:
         try:

@@ -29,6 +29,7 @@ from ivr.netallow import is_loopback
 from ivr.outbound import CallingHours, JobStore, Outbound, Platform, Runner
 from ivr.outbound.platforms.asterisk import AsteriskPlatform
 from ivr.outbound.platforms.ictcore import IctCorePlatform
+from ivr.outbound.platforms.kazoo import KazooClient, KazooPlatform
 from ivr.settings import Settings
 from ivr.sim import SimulatedAmi, SoundLibrary
 from ivr.store import SqliteStore
@@ -153,6 +154,10 @@ class Service:
         if settings.ictcore_url is not None:
             platforms["ictcore"] = IctCorePlatform(
                 str(settings.ictcore_url), settings.ictcore_username, settings.ictcore_password.get_secret_value())
+        if settings.kazoo_url is not None:
+            platforms["kazoo"] = KazooPlatform(
+                KazooClient.from_settings(settings), pivot_number=settings.kazoo_notice_number,
+                ring_seconds=settings.outbound_ring_seconds)
         runner = Runner(
             self.jobs, platforms, hours=CallingHours(settings.outbound_hours, settings.timezone),
             max_active=settings.outbound_max_active, rate=settings.outbound_rate,

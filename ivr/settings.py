@@ -231,6 +231,11 @@ class Settings(BaseSettings):
         "", pattern=r"^([0-9a-f]{32})?$",
         description="the Kazoo callflow id (32 hex digits) a pivot call goes to for an agent (empty: no transfer)",
     )
+    kazoo_notice_number: str = Field(
+        "", pattern=r"^[0-9+*#]{0,20}$",
+        description="the number of the Kazoo callflow that pivots to this service's announce route (empty: no "
+                    "notices via Kazoo)",
+    )
     kazoo_pivot_secret: SecretStr = Field(
         SecretStr(""), description="the secret Kazoo's pivot requests carry (?secret=), 16 to 256 characters"
     )

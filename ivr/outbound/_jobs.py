@@ -28,7 +28,7 @@ def configured_platforms(settings: Settings) -> dict[str, str]:
     return {
         "asterisk": "",
         "ictcore": "" if settings.ictcore_url else "ICTCore is not configured on this line (IVR_ICTCORE_URL)",
-        "kazoo": "Kazoo is not available on this line yet",
+        "kazoo": "" if settings.kazoo_url else "Kazoo is not configured on this line (IVR_KAZOO_URL)",
     }
 
 

@@ -59,7 +59,7 @@ MAX_AHEAD = timedelta(days=90)
 _E164 = re.compile(r"\+[0-9]{7,15}")
 _LOCAL = re.compile(r"[0-9]{3,15}")
 _CODE = re.compile(r"[0-9]{4,12}")
-_AGENT = re.compile(r"[A-Za-z0-9]{1,16}/[A-Za-z0-9_.@+-]{1,80}|[A-Za-z0-9_-]{1,64}")
+_AGENT = re.compile(r"[A-Za-z0-9]{1,16}/[A-Za-z0-9_.@+-]{1,80}|((user|device):)?[A-Za-z0-9_-]{1,64}")
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -80,7 +80,8 @@ class JobRequest(BaseModel):
     message: str | None = Field(None, description="notice only: 1-500 characters, spoken by TTS")
     code: str | None = Field(None, description="notice only: 4-12 digits, spoken digit by digit")
     language: str | None = Field(None, description="en, fr or es (a configured language); default the first")
-    agent: str | None = Field(None, description="bridge only: the agent's endpoint, e.g. PJSIP/agent1")
+    agent: str | None = Field(None, description="bridge only: the agent's endpoint, e.g. PJSIP/agent1, or for Kazoo "
+                                                "user:<id> or device:<id>")
     via: Platform | None = Field(None, description="asterisk, ictcore or kazoo; default IVR_OUTBOUND_VIA")
     idempotency_key: str | None = Field(None, description="1-128 printable characters; the same key within 24 h "
                                                           "returns the existing job")
@@ -116,7 +117,7 @@ class JobRequest(BaseModel):
     @classmethod
     def _agent(cls, value: str | None) -> str | None:
         if value is not None and not _AGENT.fullmatch(value):
-            raise ValueError("must be an endpoint such as PJSIP/agent1, or a Kazoo user or device id")
+            raise ValueError("must be an endpoint such as PJSIP/agent1, or a Kazoo user:ID or device:ID")
         return value
 
     @field_validator("idempotency_key")

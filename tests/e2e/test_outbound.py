@@ -23,6 +23,10 @@ from ivr.outbound.platforms.ictcore.sandbox import (
     IctCoreSandbox,
     IctCoreSandboxServer,
 )
+from ivr.outbound.platforms.kazoo.sandbox import AGENT_USER_ID, KazooSandboxServer
+from ivr.outbound.platforms.kazoo.sandbox import SANDBOX_ACCOUNT_NAME as KAZOO_ACCOUNT_NAME
+from ivr.outbound.platforms.kazoo.sandbox import SANDBOX_PASSWORD as KAZOO_PASSWORD
+from ivr.outbound.platforms.kazoo.sandbox import SANDBOX_USERNAME as KAZOO_USERNAME
 from ivr.records import Outcome
 from ivr.service import SIM_CALLEES
 from ivr.sim import SimulatedAmi
@@ -105,6 +109,19 @@ async def test_a_notice_via_ictcore_and_a_bridge_refused_there(tmp_path: Path) -
     refs = done.attempts[0].refs
     assert {"contact_id", "program_id", "transmission_id", "spool_id"} <= set(refs)
     assert sum(sandbox.sends.values()) == 1
+
+
+async def test_a_bridge_via_kazoo_quickcalls_the_agent_once(tmp_path: Path) -> None:
+    async with KazooSandboxServer() as kazoo, line_on(
+        tmp_path, kazoo_url=kazoo.crossbar_url, kazoo_username=KAZOO_USERNAME, kazoo_password=KAZOO_PASSWORD,
+        kazoo_account_name=KAZOO_ACCOUNT_NAME,
+    ) as line:
+        job, _ = await line.service.outbound.submit({"kind": "bridge", "to": "5551234", "via": "kazoo",
+                                                     "agent": f"user:{AGENT_USER_ID}"})
+        done = await final(line, job.id, timeout=30)
+    assert done.state is JobState.COMPLETED
+    assert kazoo.sandbox.quickcalls[f"{job.id}-1"] == 1
+    assert done.attempts[0].refs["job_variable"] == f"{job.id}-1"
 
 
 async def test_a_refused_ami_login_stops_the_service_naming_the_setting(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ async def test_a_notice_is_kept_queued_with_its_defaults(jobs: Outbound) -> None
     ({"code": "123"}, "code", "4 to 12 digits"),
     ({"language": "de"}, "language", "en, fr"),
     ({"via": "ictcore"}, "via", "IVR_ICTCORE_URL"),
-    ({"via": "kazoo"}, "via", "not available"),
+    ({"via": "kazoo"}, "via", "IVR_KAZOO_URL"),
     ({"via": "pstn"}, "via", ""),
     ({"max_attempts": 0}, "max_attempts", ""),
     ({"agent": "PJSIP/agent1"}, "agent", "only a bridge"),

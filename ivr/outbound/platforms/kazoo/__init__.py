@@ -1,4 +1,5 @@
-"""Kazoo (2600Hz) as an outbound platform: its crossbar client here; the sandbox that stands in
+"""Kazoo (2600Hz) as an outbound platform: `KazooPlatform` (bridge and notice by quickcall,
+outcomes from CDRs), its crossbar client here; the sandbox that stands in
 for Kazoo in tests and demos is `ivr.outbound.platforms.kazoo.sandbox`.
 
 `KazooClient` speaks the crossbar subset the line uses: `user_auth`/`api_auth` with one renewal
@@ -18,8 +19,10 @@ from ivr.outbound.platforms.kazoo._client import (
     gregorian,
     pivot_flow,
 )
+from ivr.outbound.platforms.kazoo._platform import FOLLOW_LIMIT, KazooPlatform, bridge_outcome, leg_end
 
 __all__ = [
+    "FOLLOW_LIMIT",
     "GREGORIAN_OFFSET",
     "JOB_VARIABLE",
     "MAX_CDR_RANGE",
@@ -27,7 +30,10 @@ __all__ = [
     "CdrRow",
     "Channel",
     "KazooClient",
+    "KazooPlatform",
     "Quickcall",
+    "bridge_outcome",
     "gregorian",
+    "leg_end",
     "pivot_flow",
 ]

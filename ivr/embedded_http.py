@@ -212,15 +212,3 @@ class EmbeddedHttpServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-async def answer_after(latency: float, stopping: asyncio.Event) -> bool:
-    """A sandbox's latency knob: wait `latency` seconds before answering; False when the server
-    began to stop meanwhile (its answers then go out at once, as 503s)."""
-    if latency and not stopping.is_set():
-        try:
-            async with asyncio.timeout(latency):
-                await stopping.wait()
-        except TimeoutError:
-            return True
-    return not stopping.is_set()

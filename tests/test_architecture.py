@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ivr.flow", "ivr.outbound"),
     ("ivr.backends.kimvoice", "ivr.tts"),
     ("ivr.settings",),
-    ("ivr.records", "ivr.catalog", "ivr.sessions", "ivr.embedded_http", "ivr.http_answers"),
+    ("ivr.records", "ivr.catalog", "ivr.sessions", "ivr.embedded_http", "ivr.http_answers", "ivr.sandbox_kit"),
     ("ivr.errors", "ivr.logging", "ivr.netallow", "ivr.install_key"),
 )
 """The picture in the README's Layout section, top down: a part imports only parts below its layer.

@@ -20,6 +20,7 @@ from ivr.backends.kimvoice._methods import LOG_ON_PATH, METHODS, Method, Params
 from ivr.backends.kimvoice.sandbox._service import Refused, Sandbox
 from ivr.errors import ErrorCode
 from ivr.logging import get_logger
+from ivr.sandbox_kit import knob_routes
 
 log = get_logger("ivr.sandbox")
 
@@ -41,20 +42,6 @@ def create_app(sandbox: Sandbox, *, log_requests: bool = False) -> Starlette:
             log.info("sandbox.request", method=name, status=response.status_code, ms=ms)
         return response
 
-    async def get_knobs(_: Request) -> Response:
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
-    async def patch_knobs(request: Request) -> Response:
-        try:
-            changes = json.loads(await request.body())
-            if not isinstance(changes, dict):
-                raise ValueError("expected a JSON object")
-            sandbox.knobs = sandbox.knobs.model_validate(sandbox.knobs.model_dump() | changes)
-        except (ValueError, ValidationError) as exc:
-            return JSONResponse({"error": _problem(exc)}, status_code=400)
-        log.info("sandbox.knobs", **sandbox.knobs.model_dump(mode="json"))
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
     async def stats(_: Request) -> Response:
         return JSONResponse(sandbox.stats())
 
@@ -69,8 +56,8 @@ def create_app(sandbox: Sandbox, *, log_requests: bool = False) -> Starlette:
     return Starlette(
         routes=[
             Route("/api/{version}/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-            Route("/sandbox/knobs", get_knobs, methods=["GET"]),
-            Route("/sandbox/knobs", patch_knobs, methods=["PATCH"]),
+            *knob_routes(sandbox, problem=_problem,
+                         on_change=lambda knobs: log.info("sandbox.knobs", **knobs.model_dump(mode="json"))),
             Route("/sandbox/stats", stats, methods=["GET"]),
             Route("/sandbox/reset", reset, methods=["POST"]),
             Route("/sandbox/revoke-tokens", revoke, methods=["POST"]),

@@ -36,8 +36,8 @@ from ivr.backends.kimvoice._models import (
     Validation,
 )
 from ivr.backends.kimvoice.sandbox._data import SEED_BOXES, SEED_KEYS, SeedKey
-from ivr.embedded_http import answer_after
 from ivr.errors import ErrorCode
+from ivr.sandbox_kit import answer_after
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 CODE_SEED = b"keybox-ivr sandbox"

@@ -5,22 +5,21 @@ Errors come as ICTCore's REST server sends them: `{"error": {"code": 412, "messa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from ivr.logging import get_logger
 from ivr.outbound.platforms.ictcore.sandbox._state import IctCoreSandbox, Refused
+from ivr.sandbox_kit import knob_routes, refusing_when_down
 
 log = get_logger("ivr.outbound.ictcore.sandbox")
 
@@ -77,19 +76,6 @@ def create_app(sandbox: IctCoreSandbox, *, log_requests: bool = False) -> ASGIAp
     async def detail(request: Request) -> Any:
         return sandbox.detail(request.path_params["tid"])
 
-    async def get_knobs(_: Request) -> Response:
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
-    async def patch_knobs(request: Request) -> Response:
-        try:
-            changes = json.loads(await request.body())
-            if not isinstance(changes, dict):
-                raise ValueError("expected a JSON object")
-            sandbox.knobs = sandbox.knobs.model_validate(sandbox.knobs.model_dump() | changes)
-        except (ValueError, ValidationError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
     async def counters(_: Request) -> Response:
         return JSONResponse({"sends": {str(k): v for k, v in sandbox.sends.items()},
                              "calls": {str(k): v for k, v in sandbox.calls.items()},
@@ -106,20 +92,12 @@ def create_app(sandbox: IctCoreSandbox, *, log_requests: bool = False) -> ASGIAp
         Route(tid + "/send", api("POST /transmissions/{id}/send", send), methods=["POST"]),
         Route(tid + "/status", api("GET /transmissions/{id}/status", status), methods=["GET"]),
         Route(tid + "/detail", api("GET /transmissions/{id}/detail", detail), methods=["GET"]),
-        Route("/sandbox/knobs", get_knobs, methods=["GET"]),
-        Route("/sandbox/knobs", patch_knobs, methods=["PATCH"]),
+        *knob_routes(sandbox),
         Route("/sandbox/counters", counters, methods=["GET"]),
     ])
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and sandbox.knobs.down:
-            sandbox.record("(down)", 0)
-            if not await _hang_up(send):
-                await _error(503, "the sandbox is down")(scope, receive, send)
-            return
-        await inner(scope, receive, send)
-
-    return app
+    return refusing_when_down(inner, lambda: sandbox.knobs.down, lambda: sandbox.record("(down)", 0),
+                              _error(503, "the sandbox is down"))
 
 
 async def _answer(sandbox: IctCoreSandbox, request: Request, handler: _Handler, auth: bool) -> Response:
@@ -168,17 +146,3 @@ async def _body(request: Request) -> dict[str, Any]:
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"error": {"code": status, "message": message}}, status_code=status, headers=headers)
 
-
-async def _hang_up(send: Send) -> bool:
-    """Close the connection without an answer (the `down` knob); False when the server gives no way to.
-
-    uvicorn's `send` is a method of its request cycle, which holds the connection's transport.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    abort = getattr(transport, "abort", None)
-    if abort is None:
-        return False
-    abort()
-    for _ in range(3):  # let uvicorn see the connection lost, so it answers nothing
-        await asyncio.sleep(0)
-    return True

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.embedded_http import answer_after
+from ivr.sandbox_kit import SandboxFaults
 
 SANDBOX_USERNAME = "keybox"
 SANDBOX_PASSWORD = "sandbox-password"
@@ -71,7 +71,7 @@ class _Transmission:
                 "status": self.status, "response": self.response, "service_flag": 1}
 
 
-class IctCoreSandbox:
+class IctCoreSandbox(SandboxFaults[IctCoreKnobs]):
     """The documented subset of ICTCore's API, in memory; `create_app` serves it.
 
     `sends` counts the send requests that reached a transmission (refused ones too) and `calls`
@@ -99,22 +99,6 @@ class IctCoreSandbox:
         self._timers: set[asyncio.TimerHandle] = set()
 
     # -- faults and administration ---------------------------------------------------------
-
-    async def delay(self) -> bool:
-        """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
-        return await answer_after(self.knobs.latency, self.stopping)
-
-    def take_fault(self) -> int | None:
-        """The status the next request is to answer, from `fail_next`."""
-        if not self.knobs.fail_next:
-            return None
-        first, *rest = self.knobs.fail_next
-        self.knobs.fail_next = rest
-        return first
-
-    def record(self, route: str, status: int) -> None:
-        self.requests[route] += 1
-        self.statuses[route, status] += 1
 
     def revoke_tokens(self) -> None:
         self._tokens.clear()

@@ -8,7 +8,6 @@ quickcalls 202 (`pqc_cb_crud.erl`, `cb_quickcall.erl`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -17,15 +16,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from ivr.logging import get_logger
 from ivr.outbound.platforms.kazoo.sandbox._state import KazooSandbox, Refused, system_error, validation_error
+from ivr.sandbox_kit import knob_routes, refusing_when_down
 
 log = get_logger("ivr.outbound.kazoo.sandbox")
 
@@ -125,19 +124,6 @@ def create_app(sandbox: KazooSandbox, *, log_requests: bool = False) -> ASGIApp:
     async def channels(_: Request) -> _Answer:
         return _Answer(sandbox.channels())
 
-    async def get_knobs(_: Request) -> Response:
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
-    async def patch_knobs(request: Request) -> Response:
-        try:
-            changes = json.loads(await request.body())
-            if not isinstance(changes, dict):
-                raise ValueError("expected a JSON object")
-            sandbox.knobs = sandbox.knobs.model_validate(sandbox.knobs.model_dump() | changes)
-        except (ValueError, ValidationError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(sandbox.knobs.model_dump(mode="json"))
-
     async def counters(_: Request) -> Response:
         return JSONResponse({"quickcalls": dict(sandbox.quickcalls), "requests": dict(sandbox.requests),
                              "channels": len(sandbox.channels()), "cdrs": len(sandbox.cdrs)})
@@ -164,20 +150,12 @@ def create_app(sandbox: KazooSandbox, *, log_requests: bool = False) -> ASGIApp:
         Route(account + "/cdrs", api("GET /cdrs", cdrs), methods=["GET"]),
         Route(account + "/cdrs/{id}", api("GET /cdrs/{id}", cdr), methods=["GET"]),
         Route(account + "/channels", api("GET /channels", channels), methods=["GET"]),
-        Route("/sandbox/knobs", get_knobs, methods=["GET"]),
-        Route("/sandbox/knobs", patch_knobs, methods=["PATCH"]),
+        *knob_routes(sandbox),
         Route("/sandbox/counters", counters, methods=["GET"]),
     ])
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and sandbox.knobs.down:
-            sandbox.record("(down)", 0)
-            if not await _hang_up(send):
-                await _envelope(503, "the sandbox is down", {}, "", "")(scope, receive, send)
-            return
-        await inner(scope, receive, send)
-
-    return app
+    return refusing_when_down(inner, lambda: sandbox.knobs.down, lambda: sandbox.record("(down)", 0),
+                              _envelope(503, "the sandbox is down", {}, "", ""))
 
 
 async def _answer(sandbox: KazooSandbox, request: Request, handler: _Handler, auth: bool) -> Response:
@@ -256,17 +234,3 @@ def _page_size(value: str | None) -> int:
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-async def _hang_up(send: Send) -> bool:
-    """Close the connection without an answer (the `down` knob); False when the server gives no way to.
-
-    uvicorn's `send` is a method of its request cycle, which holds the connection's transport.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    abort = getattr(transport, "abort", None)
-    if abort is None:
-        return False
-    abort()
-    for _ in range(3):  # let uvicorn see the connection lost, so it answers nothing
-        await asyncio.sleep(0)
-    return True

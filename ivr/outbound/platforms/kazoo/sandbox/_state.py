@@ -32,9 +32,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.embedded_http import answer_after
 from ivr.logging import get_logger
 from ivr.outbound.platforms.kazoo._client import GREGORIAN_OFFSET, JOB_VARIABLE
+from ivr.sandbox_kit import SandboxFaults
 
 log = get_logger("ivr.outbound.kazoo.sandbox")
 
@@ -157,7 +157,7 @@ class _Quickcall:
     hangup: str = ""
 
 
-class KazooSandbox:
+class KazooSandbox(SandboxFaults[KazooKnobs]):
     """The crossbar subset in memory; `create_app` serves it.
 
     `quickcalls` counts quickcalls by the job id they carry (`JOB_VARIABLE`): a test asserts
@@ -206,22 +206,6 @@ class KazooSandbox:
         self._request_ids = itertools.count(1)
 
     # -- faults and administration ---------------------------------------------------------
-
-    async def delay(self) -> bool:
-        """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
-        return await answer_after(self.knobs.latency, self.stopping)
-
-    def take_fault(self) -> int | None:
-        """The status the next request is to answer, from `fail_next`."""
-        if not self.knobs.fail_next:
-            return None
-        first, *rest = self.knobs.fail_next
-        self.knobs.fail_next = rest
-        return first
-
-    def record(self, route: str, status: int) -> None:
-        self.requests[route] += 1
-        self.statuses[route, status] += 1
 
     def request_id(self) -> str:
         return f"{next(self._request_ids):032x}"

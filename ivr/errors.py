@@ -17,6 +17,14 @@ The call flow decides what a caller hears by the class of the error, never by it
     ├── TtsError                     a TTS engine or sox could not make a sound
     ├── StoreError                   the store cannot keep what the line must keep (fail closed)
     ├── SignInThrottledError         the line is paced against guessing and this caller got no turn
+    ├── SmsError                     Kimoby, the code by text message
+    │   ├── SmsUnavailableError      not reached, 429/5xx after the retries: nothing was sent
+    │   ├── SmsRejectedError         Kimoby refused the request (4xx): its status and message
+    │   └── SmsRecipientError        no customer, no cell phone, or unsubscribed: no text can go
+    ├── NetCodeError                 Codelocks Connect, lock NetCodes
+    │   ├── NetCodeUnavailableError  not reached, 500/502, a bad body: no NetCode this time
+    │   ├── NetCodeRejectedError     Codelocks refused the request (400/404): its status and message
+    │   └── QuotaExhaustedError      the Codelocks quota, or our monthly budget, is used up
     ├── OutboundError                outbound jobs and the platforms that place their calls
     │   ├── JobInputError            a job request breaks a rule (HTTP 422); nothing was stored
     │   ├── JobConflictError         an idempotency key reused with another request (HTTP 409)
@@ -139,6 +147,48 @@ class StoreError(IvrError):
 
 class SignInThrottledError(IvrError):
     """Too many wrong PINs on the whole line: sign-ins are paced and this one got no turn in time."""
+
+
+class SmsError(IvrError):
+    """Anything that went wrong sending a code by text message through Kimoby."""
+
+
+class SmsUnavailableError(SmsError):
+    """Kimoby could not be reached, or kept answering 429/5xx through the retries: nothing was sent."""
+
+
+class SmsRejectedError(SmsError):
+    """Kimoby refused the request with a 4xx. `status` is the HTTP status, `message` Kimoby's own
+    (printable and bounded)."""
+
+    def __init__(self, text: str, status: int, message: str = "") -> None:
+        super().__init__(text)
+        self.status, self.message = status, message
+
+
+class SmsRecipientError(SmsError):
+    """No text can go to this key holder: no such customer, no cell phone, or unsubscribed."""
+
+
+class NetCodeError(IvrError):
+    """Anything that went wrong asking Codelocks Connect for a NetCode."""
+
+
+class NetCodeUnavailableError(NetCodeError):
+    """Codelocks could not be reached, answered 500/502, or a body that is not its model."""
+
+
+class NetCodeRejectedError(NetCodeError):
+    """Codelocks refused the request (400, 404, a 403 that is not about the quota). `status` is
+    the HTTP status, `message` Codelocks' own (printable and bounded)."""
+
+    def __init__(self, text: str, status: int, message: str = "") -> None:
+        super().__init__(text)
+        self.status, self.message = status, message
+
+
+class QuotaExhaustedError(NetCodeError):
+    """The Codelocks quota (a 403 saying so) or the service's own monthly budget is used up."""
 
 
 class OutboundError(IvrError):

@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ivr.sim",),
     ("ivr.transports.agi", "ivr.transports.ari", "ivr.transports.pivot", "ivr.store", "ivr.web"),
     ("ivr.flow", "ivr.outbound"),
-    ("ivr.backends.kimvoice", "ivr.tts"),
+    ("ivr.backends.kimvoice", "ivr.backends.kimoby", "ivr.backends.codelocks", "ivr.tts"),
     ("ivr.settings",),
     ("ivr.records", "ivr.catalog", "ivr.sessions", "ivr.embedded_http", "ivr.http_answers", "ivr.sandbox_kit"),
     ("ivr.errors", "ivr.logging", "ivr.netallow", "ivr.install_key"),

@@ -19,7 +19,7 @@ from ivr.sim._ari_place import AriCallResult, place_ari_call
 from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel, typed_entry
 from ivr.sim._callers import Caller, InputRequest, InteractiveCaller, ScriptedCaller
 from ivr.sim._environment import agi_environment
-from ivr.sim._pivot import KAZOO_REQUEST_TIMEOUT, PivotCallResult, place_pivot_call
+from ivr.sim._pivot import KAZOO_REQUEST_TIMEOUT, PivotCallResult, pivot_call, place_pivot_call
 from ivr.sim._place import CallResult, place_call, run_classic_agi
 from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import Event, EventKind, Transcript
@@ -47,6 +47,7 @@ __all__ = [
     "SoundLibrary",
     "Transcript",
     "agi_environment",
+    "pivot_call",
     "place_ari_call",
     "place_call",
     "place_pivot_call",

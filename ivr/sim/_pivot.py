@@ -38,7 +38,7 @@ from ivr.sim._sounds import SoundLibrary
 from ivr.sim._transcript import PROMPT_PREFIX, Event, Transcript
 from ivr.tts import SOUND_PREFIX as TTS_PREFIX
 
-__all__ = ["KAZOO_REQUEST_TIMEOUT", "PivotCallResult", "place_pivot_call"]
+__all__ = ["KAZOO_REQUEST_TIMEOUT", "PivotCallResult", "pivot_call", "place_pivot_call"]
 
 KAZOO_REQUEST_TIMEOUT = 5.0
 """Seconds Kazoo waits for a pivot answer (`pivot_call.erl`, `request_timeout_ms` default)."""
@@ -127,10 +127,22 @@ async def place_pivot_call(
     url: str,
     route: str = "keybox",
     *,
-    caller: Caller,
-    sounds: SoundLibrary,
     secret: str | None = None,
     query: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> PivotCallResult:
+    """A Kazoo call to the service at `url` (its base URL): the callflow's pivot module requests
+    ``{url}/kazoo/pivot/{route}?secret=...&<query>`` with ``req_format: kazoo``, method GET."""
+    own = {**({"secret": secret} if secret is not None else {}), **(query or {})}
+    voice_url = f"{url.rstrip('/')}/kazoo/pivot/{quote(route, safe='')}" + (f"?{urlencode(own)}" if own else "")
+    return await pivot_call(voice_url, **kwargs)
+
+
+async def pivot_call(
+    voice_url: str,
+    *,
+    caller: Caller,
+    sounds: SoundLibrary,
     call_id: str | None = None,
     caller_id: str = "+15555550100",
     caller_name: str = "Caller",
@@ -142,11 +154,9 @@ async def place_pivot_call(
     timeout: float = 60.0,
     client: httpx.AsyncClient | None = None,
 ) -> PivotCallResult:
-    """A Kazoo call to the service at `url` (its base URL): the callflow's pivot module requests
-    ``{url}/kazoo/pivot/{route}?secret=...&<query>`` with ``req_format: kazoo``, method GET."""
+    """A Kazoo call whose callflow's pivot module has `voice_url` (as provisioned: the secret in
+    it), played from the first request to the end of the call."""
     call_id = call_id or f"pivot-{next(_numbers)}-{uuid.uuid4().hex[:12]}"
-    own = {**({"secret": secret} if secret is not None else {}), **(query or {})}
-    voice_url = f"{url.rstrip('/')}/kazoo/pivot/{quote(route, safe='')}" + (f"?{urlencode(own)}" if own else "")
     params = {
         "Account-ID": account_id, "Api-Version": "4.x", "Call-ID": call_id, "Caller-ID-Name": caller_name,
         "Caller-ID-Number": caller_id, "Direction": "inbound", "From": caller_id.lstrip("+"), "Language": language,

@@ -86,11 +86,12 @@ class Service:
             settings.ari_app, timeout=settings.ari_timeout, announce_input=settings.ari_announce_input,
         ) if settings.ari_url else None
         self._housekeeping: asyncio.Task[None] | None = None
-        # Kazoo's pivot requests: refused (401) unless IVR_KAZOO_PIVOT_SECRET is set.
+        # Kazoo's pivot requests: refused unless IVR_KAZOO_PIVOT_SECRET or IVR_KAZOO_PIVOT_ALLOW is set.
         self.pivot = PivotApp(
             self._handle, public_url=self._public_url, secret=settings.kazoo_pivot_secret.get_secret_value(),
-            tts=services.tts, max_calls=settings.max_calls,
-            transfer_callflow=settings.kazoo_agents_callflow or None,
+            allow=settings.kazoo_pivot_allow or None, tts=services.tts, max_calls=settings.max_calls,
+            transfer_callflow=settings.kazoo_agents_callflow or None, hangup_margin=settings.kazoo_pivot_margin,
+            play_allowance=settings.kazoo_pivot_play_seconds,
         )
         self.http = EmbeddedHttpServer(
             create_app(services.kimvoice, self.metrics, lambda: self.active,

@@ -239,6 +239,18 @@ class Settings(BaseSettings):
     kazoo_pivot_secret: SecretStr = Field(
         SecretStr(""), description="the secret Kazoo's pivot requests carry (?secret=), 16 to 256 characters"
     )
+    kazoo_pivot_allow: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        (), description="comma-separated networks in CIDR notation that Kazoo's pivot requests may come from "
+        "(empty: any address IVR_HTTP_ALLOW admits; the secret is asked either way when set)",
+    )
+    kazoo_pivot_margin: float = Field(
+        10.0, ge=0.5, le=120, description="seconds, 0.5 to 120, past a question's timeout and its sounds after "
+        "which a pivot call whose next request has not come is taken as hung up",
+    )
+    kazoo_pivot_play_seconds: float = Field(
+        5.0, ge=0, le=60, description="seconds, 0 to 60, each sound of a pivot answer is allowed to play before "
+        "Kazoo's next request is due",
+    )
     outbound_hours: str = Field(
         "08:00-21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$",
         description="HH:MM-HH:MM, when notices may ring (24 h clock, in IVR_TIMEZONE)",
@@ -295,13 +307,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{existing} is {'not readable' if existing.is_dir() else 'not a directory'}")
         return value
 
-    @field_validator("agi_allow", "http_allow", "media_allow", mode="before")
+    @field_validator("agi_allow", "http_allow", "media_allow", "kazoo_pivot_allow", mode="before")
     @classmethod
-    def _networks(cls, value: object) -> object:
+    def _networks(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str):
             return value
         networks = parse_networks(value)
-        if not networks:
+        if not networks and info.field_name != "kazoo_pivot_allow":
             raise ValueError("no network")
         return networks
 

@@ -51,6 +51,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("IVR_KIMVOICE_URL", "kimvoice", "the KimVoice base URL"),
         ("IVR_KIMVOICE_TIMEOUT", "-1", "seconds, more than 0"),
         ("IVR_SANDBOX_FAILURE_RATE", "1.5", "0 to 1"),
+        ("IVR_KAZOO_PIVOT_ALLOW", "10.0.0.1/8", "10.0.0.1/8"),
+        ("IVR_KAZOO_PIVOT_MARGIN", "0.1", "0.5 to 120"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -63,6 +65,13 @@ def test_a_bad_value_is_one_line_naming_the_variable(
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith(f"{variable}={value} is not valid") and expected in message
+
+
+def test_the_pivot_allow_list_may_be_empty_or_networks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().kazoo_pivot_allow == ()
+    monkeypatch.setenv("IVR_KAZOO_PIVOT_ALLOW", "192.0.2.0/24, 2001:db8::/32")
+    assert [str(n) for n in load_settings().kazoo_pivot_allow] == ["192.0.2.0/24", "2001:db8::/32"]
 
 
 def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -191,12 +191,33 @@ async def test_follow_of_a_finished_bridge_from_its_refs(server: KazooSandboxSer
     assert server.sandbox.quickcalls[ctx.attempt.id] == 1
 
 
-async def test_follow_of_an_attempt_never_sent_places_nothing(server: KazooSandboxServer,
-                                                              platform: KazooPlatform) -> None:
-    ctx = RecordingContext(bridge())
+async def test_follow_of_an_attempt_never_sent_places_its_one_call(server: KazooSandboxServer,
+                                                                   platform: KazooPlatform) -> None:
+    ctx = RecordingContext(bridge())  # the service stopped before the quickcall went out
     end = await platform.follow(ctx)
-    assert end.state is JobState.FAILED and "nothing was placed" in end.reason
-    assert server.sandbox.quickcalls[ctx.attempt.id] == 0
+    assert end.state is JobState.COMPLETED
+    assert server.sandbox.quickcalls[ctx.attempt.id] == 1
+
+
+async def test_follow_of_a_notice_never_sent_replaces_its_leftover_device(server: KazooSandboxServer,
+                                                                          platform: KazooPlatform) -> None:
+    ctx = RecordingContext(notice(BUSY_NUMBER))
+    leftover = await platform.client.create_cellphone(name="keybox leftover", number=BUSY_NUMBER)
+    await ctx.note_refs(device_id=leftover)  # stopped after the device, before the quickcall
+    end = await platform.follow(ctx)
+    assert end.state is JobState.BUSY
+    assert ctx.attempt.refs["device_id"] != leftover
+    assert [d for d in server.sandbox.devices.values() if d.get("device_type") == "cellphone"] == []
+    assert server.sandbox.quickcalls[ctx.attempt.id] == 1
+
+
+async def test_follow_of_a_refused_quickcall_sends_it_once(server: KazooSandboxServer,
+                                                           platform: KazooPlatform) -> None:
+    ctx = RecordingContext(bridge())
+    await ctx.note_refs(job_variable=ctx.attempt.id, quickcall_at="1700000000.0", quickcall_refused="1700000000.0")
+    end = await platform.follow(ctx)
+    assert end.state is JobState.COMPLETED
+    assert server.sandbox.quickcalls[ctx.attempt.id] == 1
 
 
 async def test_follow_without_any_cdr_ends_outcome_unknown(server: KazooSandboxServer) -> None:

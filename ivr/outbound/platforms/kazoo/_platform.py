@@ -31,8 +31,10 @@ answered without the `announce` record within `record_wait` ends `no_answer`, as
 A poll that fails never ends the attempt; the follow is bounded by `follow_limit` (extended while
 a leg of the call is still in Kazoo's channels), then `failed` ("outcome unknown").
 
-`follow` never quickcalls: an attempt without `quickcall_at` (the service stopped before the
-quickcall went out) ends `failed` saying nothing was placed.
+`follow` quickcalls only an attempt that provably placed nothing: no `quickcall_at` (the service
+stopped before the quickcall went out), or a quickcall Kazoo refused. That quickcall is the
+attempt's one call, as `place` would send it (a leftover device is deleted first, a notice gets a
+new one): failing the job for a restart would be worse, and nothing can ring twice.
 """
 
 from __future__ import annotations
@@ -213,7 +215,8 @@ class KazooPlatform:
     async def follow(self, ctx: AttemptContext) -> AttemptEnd:
         if not _sent(ctx.attempt.refs):
             await self._delete_device(ctx.attempt.refs.get("device_id", ""))
-            return AttemptEnd(JobState.FAILED, "the service stopped before the quickcall was sent: nothing was placed")
+            log.info("kazoo.never_sent", job_id=ctx.job.id, attempt=ctx.attempt.number)
+            return await self.place(ctx)
         return await self._follow(ctx)
 
     async def _forget_quickcall(self, ctx: AttemptContext) -> None:

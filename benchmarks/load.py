@@ -6,6 +6,14 @@ they answer, then runs N simulated callers (`ivr.sim.place_call`) from this proc
 asyncio loop, and prints what the service did. Everything stays on 127.0.0.1; the child
 processes are stopped on exit, Ctrl-C and errors (and die with the harness if it is killed).
 
+Transports:
+  agi       the callers are Asterisk over FastAGI (the default)
+  pivot     the callers are Kazoo's pivot module (`ivr.sim.place_pivot_call`) requesting the
+            service's HTTP listener, over one pooled httpx client; the service gets a secret made
+            for the run and the listener's limits an operator would set. Each call's records are
+            checked once the service has stopped. --compare-agi runs the same load over FastAGI
+            first, checked the same way, and prints the ratios.
+
 Modes:
   capacity  N callers, no think time, each placing calls back to back for --duration seconds
   paced     N callers, each pausing uniformly --think seconds (1-3) before every answer; each
@@ -15,6 +23,7 @@ Examples (see benchmarks/README.md for what every figure means):
   python3 benchmarks/load.py --mode capacity --concurrency 64 --duration 12 --compare-bare
   python3 benchmarks/load.py --mode paced --concurrency 2000 --duration 30 --compare-bare
   python3 benchmarks/load.py --mode capacity --concurrency 64 --duration 12 --py-spy /tmp/prof
+  python3 benchmarks/load.py --transport pivot --mode capacity --concurrency 64 --compare-agi
 """
 
 from __future__ import annotations
@@ -26,11 +35,13 @@ import datetime as dt
 import gc
 import gzip
 import json
+import logging
 import math
 import os
 import random
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -40,6 +51,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -57,9 +70,20 @@ from benchmarks._children import (  # PROJECT is on sys.path whether run as a sc
     temporary_children,
     wait_ready,
 )
+from ivr.backends.kimvoice._transport import KeepAliveTransport  # the O(1) pool; see kazoo_client
 from ivr.backends.kimvoice.sandbox import update_code_for
 from ivr.catalog import PromptCatalog, default_prompts_dir
-from ivr.sim import ScriptedCaller, SoundLibrary, place_call
+from ivr.records import Outcome
+from ivr.sim import (
+    KAZOO_REQUEST_TIMEOUT,
+    CallResult,
+    PivotCallResult,
+    ScriptedCaller,
+    SoundLibrary,
+    place_call,
+    place_pivot_call,
+)
+from ivr.store import SqliteStore
 from ivr.tts import TtsCache
 
 KEYS = "123456#2580#19"  # the sandbox's test key 123456, PIN 2580, update code (1), end (9)
@@ -72,6 +96,9 @@ READY_TIMEOUT = 30.0
 CALL_TIMEOUT = 30.0  # bound on one call's service time, think time excluded
 CLOSE_WAIT = 5.0
 SAMPLE_EVERY = 0.25  # seconds between RSS / concurrency samples
+STOP_WAIT = 30.0  # bound on the service's drain and exit before its records are read
+TRANSPORT_NAMES = {"agi": "FastAGI", "pivot": "Kazoo Pivot"}
+KEEPALIVE_EXPIRY = 20.0  # Kazoo's idle connections: closed before the listener's 30 s keep-alive does
 
 
 # -- the system under test -----------------------------------------------------------------
@@ -85,6 +112,47 @@ class System:
     sandbox: Child | None = None
     http_port: int | None = None
     data_dir: Path | None = None
+    transport: str = "agi"
+    pivot_secret: str = ""
+    client: httpx.AsyncClient | None = None  # Kazoo's side: every pivot request of the run
+
+
+def pivot_service_env(concurrency: int) -> dict[str, str]:
+    """What an operator sets for a service that one Kazoo node (here the harness, on 127.0.0.1)
+    calls with up to `concurrency` calls at once.
+
+    The secret is made for this run. The HTTP listener keeps at most IVR_HTTP_MAX_CONNECTIONS
+    open, and a quarter of them per peer address: past that a new connection evicts an idle one
+    of the same peer or is closed. Kazoo's node is one peer holding one connection per request in
+    flight, so the cap is 4 x the calls plus room for /healthz and /metrics. IVR_MAX_CALLS
+    bounds flows in progress: a caller hanging up and calling again may briefly hold two.
+    IVR_HTTP_ALLOW and IVR_KAZOO_PIVOT_ALLOW name the node itself, not the default 127.0.0.0/8.
+    """
+    return {
+        "IVR_KAZOO_PIVOT_SECRET": secrets.token_urlsafe(24),
+        "IVR_HTTP_MAX_CONNECTIONS": str(min(10_000, max(256, 4 * (concurrency + 16)))),
+        "IVR_MAX_CALLS": str(max(1000, 2 * concurrency)),
+        "IVR_HTTP_ALLOW": f"{HOST}/32",
+        "IVR_KAZOO_PIVOT_ALLOW": f"{HOST}/32",
+    }
+
+
+def kazoo_client(concurrency: int, pool: str) -> httpx.AsyncClient:
+    """Kazoo's HTTP client: one connection per call at most, so that no request waits for the
+    pool, each kept alive between requests for less than the listener's keep-alive (30 s).
+
+    `pool` `keepalive` is the KimVoice client's O(1) transport; `httpcore` is httpx's default,
+    whose pool scans every connection, with a `poll()` each, on every request and response
+    (encode/httpcore#1035): at 64 concurrent pivot calls that scan, not the service, was the
+    limit (README, Kazoo Pivot).
+    """
+    timeout = KAZOO_REQUEST_TIMEOUT + 1
+    if pool == "httpcore":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                              keepalive_expiry=KEEPALIVE_EXPIRY)
+        return httpx.AsyncClient(trust_env=False, limits=limits, timeout=timeout)
+    transport = KeepAliveTransport(max_connections=concurrency, keepalive_expiry=KEEPALIVE_EXPIRY)
+    return httpx.AsyncClient(trust_env=False, transport=transport, timeout=timeout)
 
 
 async def start_system(target: str, children: Children, env_extra: dict[str, str],
@@ -115,7 +183,8 @@ async def start_system(target: str, children: Children, env_extra: dict[str, str
         argv += ["--cprofile", str(Path(options.cprofile).resolve())] if options.cprofile else []
     service = children.start("service", argv, service_env)
     await wait_ready(service, http_port, "/healthz", timeout=READY_TIMEOUT)
-    return System(target, agi_port, service, sandbox, http_port, data_dir)
+    return System(target, agi_port, service, sandbox, http_port, data_dir,
+                  pivot_secret=service_env.get("IVR_KAZOO_PIVOT_SECRET", ""))
 
 
 # -- /proc ---------------------------------------------------------------------------------
@@ -154,6 +223,14 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_cpu() -> float:
+    """CPU seconds the whole machine spent busy (all CPUs; steal included: the host took them)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 _METRIC = re.compile(r'^(ivr_backend_seconds_(?:sum|count)|ivr_calls_total)\{([^}]*)\}\s+(\S+)$', re.MULTILINE)
 
 
@@ -187,6 +264,25 @@ class Tally:
     peak_in_progress: int = 0
     turnarounds: array = field(default_factory=lambda: array("d"))
     ramp_samples: int = 0  # how many turnarounds were measured before the ramp ended
+    ramp_over: bool = False
+    # Pivot: a call's request times come when it ends, so "after the ramp" is the requests of the
+    # calls that started once every caller had started.
+    steady_requests: array = field(default_factory=lambda: array("d"))
+    requests: int = 0  # pivot requests, answered or not
+    call_times: array = field(default_factory=lambda: array("d"))  # per completed call: its service time
+    placed: list[tuple[str, bool]] = field(default_factory=list)  # call id, completed
+
+
+class _Summed:
+    """Turnarounds kept in `into` as they come, and their sum: one call's service time."""
+
+    def __init__(self, into: array) -> None:
+        self.into = into
+        self.total = 0.0
+
+    def append(self, seconds: float) -> None:
+        self.into.append(seconds)
+        self.total += seconds
 
 
 def expected_codes(target: str) -> set[str]:
@@ -197,8 +293,9 @@ def expected_codes(target: str) -> set[str]:
     return {update_code_for(KEY, MEMBER, MEMBER, POD, day.isoformat()) for day in days}
 
 
-def why_failed(result: Any, codes: set[str]) -> str | None:
-    """None for the expected outcome: the update code read, the service hung up and closed."""
+def why_failed(result: CallResult | PivotCallResult, codes: set[str]) -> str | None:
+    """None for the expected outcome: the update code read, the service hung up and closed (over
+    FastAGI) or answered `hangup` (over Pivot: a failed request is a note, `pivot failed`)."""
     transcript = result.transcript
     if transcript.missing:
         return f"missing sound {transcript.missing[0]}"
@@ -211,6 +308,8 @@ def why_failed(result: Any, codes: set[str]) -> str | None:
         return _generic(transcript.notes[0])
     if transcript.hung_up_by != "service":
         return f"hung up by {transcript.hung_up_by}"
+    if isinstance(result, PivotCallResult):
+        return None if result.ended_by == "service" else f"ended by {result.ended_by}"
     if not result.closed_by_service:
         return "service did not close the connection"
     return None
@@ -226,18 +325,35 @@ async def one_call(system: System, sounds: SoundLibrary, codes: set[str], tally:
     timeout = CALL_TIMEOUT + (4 * think[1] if think else 0.0)
     tally.in_progress += 1
     tally.peak_in_progress = max(tally.peak_in_progress, tally.in_progress)
+    result: CallResult | PivotCallResult
+    after_ramp = tally.ramp_over
     try:
-        result = await place_call(f"{HOST}:{system.agi_port}", "keybox", caller=caller, sounds=sounds,
-                                  turnarounds=tally.turnarounds,  # type: ignore[arg-type]  # array.append
-                                  timeout=timeout, close_wait=CLOSE_WAIT)
+        if system.transport == "pivot":
+            assert system.client is not None
+            result = await place_pivot_call(f"http://{HOST}:{system.http_port}", "keybox",
+                                            secret=system.pivot_secret, caller=caller, sounds=sounds,
+                                            client=system.client, timeout=timeout)
+            tally.turnarounds.extend(result.answer_seconds)
+            if after_ramp:
+                tally.steady_requests.extend(result.answer_seconds)
+            tally.requests += result.requests
+            service_time = sum(result.answer_seconds)
+        else:
+            summed = _Summed(tally.turnarounds)
+            result = await place_call(f"{HOST}:{system.agi_port}", "keybox", caller=caller, sounds=sounds,
+                                      turnarounds=summed,  # type: ignore[arg-type]  # only .append is used
+                                      timeout=timeout, close_wait=CLOSE_WAIT)
+            service_time = summed.total
     except (OSError, TimeoutError) as exc:
         tally.failed[f"connect failed: {type(exc).__name__} {_generic(str(exc))}".strip()] += 1
         return
     finally:
         tally.in_progress -= 1
     reason = why_failed(result, codes)
+    tally.placed.append((result.unique_id, reason is None))
     if reason is None:
         tally.completed += 1
+        tally.call_times.append(service_time)
     else:
         tally.failed[reason] += 1
 
@@ -267,7 +383,11 @@ async def run_callers(system: System, sounds: SoundLibrary, *, concurrency: int,
     per_call = CALL_TIMEOUT + CLOSE_WAIT + 2 + (4 * think[1] if think else 0.0)
     limit = ramp + (duration if duration is not None else per_call * calls_per_caller) + per_call + 10
     tasks = [loop.create_task(caller(i)) for i in range(concurrency)]
-    ramp_end = loop.call_later(ramp, lambda: setattr(tally, "ramp_samples", len(tally.turnarounds)))
+
+    def ramp_ended() -> None:
+        tally.ramp_samples, tally.ramp_over = len(tally.turnarounds), True
+
+    ramp_end = loop.call_later(ramp, ramp_ended)
     try:
         async with asyncio.timeout(limit):
             await asyncio.gather(*tasks)
@@ -297,6 +417,7 @@ async def _snapshot(system: System, pid: int) -> dict[str, object]:
         "service_threads": thread_cpu_seconds(pid),
         "sandbox_cpu": cpu_seconds(system.sandbox.pid) if system.sandbox else 0.0,
         "harness_cpu": own_cpu(),
+        "machine_cpu": machine_cpu(),
         "metrics": await backend_metrics(system),
     }
 
@@ -333,15 +454,60 @@ def _py_spy(pid: int, out: Path, duration: float) -> subprocess.Popen[bytes] | N
     )
 
 
-async def measure(target: str, options: argparse.Namespace) -> dict[str, Any]:
-    with temporary_children(f"ivr-load-{target}-", options.keep) as children:
-        return await _measure(target, options, children)
+def run_name(target: str, transport: str) -> str:
+    """What names a run's files: the target, and the transport when it is not FastAGI."""
+    return target if transport == "agi" else f"{target}-{transport}"
 
 
-async def _measure(target: str, options: argparse.Namespace, children: Children) -> dict[str, Any]:
-    env_extra = dict(item.split("=", 1) for item in options.env)
+async def check_records(system: System, placed: list[tuple[str, bool]]) -> dict[str, Any]:
+    """Stop the service (its drain writes the last records), then count the records of every call
+    placed: each must have exactly one, and a call that heard its code `update_code_read`."""
+    process = system.service.process
+    process.terminate()
+    try:
+        await asyncio.to_thread(process.wait, STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the service did not stop within {STOP_WAIT:g} s; records not checked") from None
+    assert system.data_dir is not None
+    store = await SqliteStore.open(system.data_dir / "calls.db")
+    try:
+        records = await store.recent(limit=2**62)
+    finally:
+        await store.close()
+    outcomes: dict[str, list[str]] = {}
+    for record in records:
+        outcomes.setdefault(record.call_id, []).append(record.outcome.value if record.outcome else "none")
+    problems: Counter[str] = Counter()
+    for call_id, completed in placed:
+        found = outcomes.get(call_id, [])
+        if len(found) != 1:
+            problems[f"{len(found)} records"] += 1
+        elif completed and found[0] != Outcome.UPDATE_CODE_READ.value:
+            problems[f"code read but recorded {found[0]}"] += 1
+    return {"calls": len(placed), "one_record": sum(len(outcomes.get(c, ())) == 1 for c, _ in placed),
+            "problems": dict(problems.most_common())}
+
+
+async def measure(target: str, transport: str, options: argparse.Namespace,
+                  service_env: dict[str, str]) -> dict[str, Any]:
+    prefix = f"ivr-load-{target}-" + ("" if transport == "agi" else f"{transport}-")
+    with temporary_children(prefix, options.keep) as children:
+        client = kazoo_client(options.concurrency, options.kazoo_pool) if transport == "pivot" else None
+        try:
+            return await _measure(target, transport, options, children, service_env, client)
+        finally:
+            if client is not None:
+                await client.aclose()
+
+
+async def _measure(target: str, transport: str, options: argparse.Namespace, children: Children,
+                   service_env: dict[str, str], client: httpx.AsyncClient | None) -> dict[str, Any]:
+    env_extra = service_env | dict(item.split("=", 1) for item in options.env)
     system = await start_system(target, children, env_extra, options)
+    system.transport, system.client = transport, client
+    checked = options.transport == "pivot"  # the FastAGI run of --compare-agi too: the same figures
     catalog = PromptCatalog.load(default_prompts_dir())
+    assert transport != "pivot" or system.data_dir is not None, "pivot: the digits' names come from its key"
     sounds = SoundLibrary(catalog, TtsCache(system.data_dir / "tts") if system.data_dir else None)
     think = (options.think_min, options.think_max) if options.mode == "paced" else None
     concurrency = options.concurrency
@@ -367,7 +533,7 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
     spy = None
     if options.py_spy:
         Path(options.py_spy).mkdir(parents=True, exist_ok=True)
-        profile = Path(options.py_spy) / f"{target}-{options.mode}-{concurrency}.raw"
+        profile = Path(options.py_spy) / f"{run_name(target, transport)}-{options.mode}-{concurrency}.raw"
         spy = _py_spy(pid, profile, ramp + (duration or 10))
     wall = await run_callers(system, sounds, concurrency=concurrency, duration=duration,
                              calls_per_caller=options.calls_per_caller, think=think, ramp=ramp,
@@ -381,9 +547,16 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
             spy.wait(ramp + (duration or 10) + 30)
         except subprocess.TimeoutExpired:
             spy.kill()
+    records = await check_records(system, tally.placed) if checked else None
 
     ordered = sorted(tally.turnarounds)
-    steady = sorted(tally.turnarounds[tally.ramp_samples:]) if ramp else ordered
+    call_times = sorted(tally.call_times)
+    if not ramp:
+        steady = ordered
+    elif transport == "pivot":
+        steady = sorted(tally.steady_requests)
+    else:
+        steady = sorted(tally.turnarounds[tally.ramp_samples:])
     calls = tally.completed + sum(tally.failed.values())
     per_call = max(calls, 1)
     m0, m1 = before["metrics"], after["metrics"]
@@ -400,6 +573,7 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
     peak_rss = max(hwm, int(peaks.get("rss_max_kb", 0))) if hwm_reset else int(peaks.get("rss_max_kb", hwm))
     return {
         "target": target,
+        "transport": transport,
         "variant": options.variant if target != "bare" else None,
         "mode": options.mode,
         "concurrency": concurrency,
@@ -421,6 +595,12 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
                                      for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
                                          "max": round(1000 * steady[-1], 3) if steady else float("nan"),
                                          "commands": len(steady)},
+        "requests_per_call": round(tally.requests / per_call, 2) if transport == "pivot" else None,
+        "call_service_ms": {q: round(1000 * _percentile(call_times, v), 3)
+                            for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
+                                "max": round(1000 * call_times[-1], 3) if call_times else float("nan")}
+                           if checked else None,
+        "records": records,
         "backend": {
             "source": "service /metrics ivr_backend_seconds (client side: httpx + loopback + sandbox)",
             "requests_per_call": round(backend_count / per_call, 2),
@@ -449,6 +629,10 @@ async def _measure(target: str, options: argparse.Namespace, children: Children)
             "harness": round(after["harness_cpu"] - before["harness_cpu"], 2),
             "harness_per_call_ms": round(1000 * (after["harness_cpu"] - before["harness_cpu"]) / per_call, 3),
             "harness_cores": round((after["harness_cpu"] - before["harness_cpu"]) / wall, 2) if wall else 0.0,
+            # the machine's busy cores less the three processes': other work on a shared machine
+            "others_cores": round(((after["machine_cpu"] - before["machine_cpu"])
+                                   - sum(after[k] - before[k] for k in ("service_cpu", "sandbox_cpu", "harness_cpu")))
+                                  / wall, 2) if wall else 0.0,
         },
         "sandbox_rss_max_kb": int(peaks.get("sandbox_rss_max_kb", 0)) or None,
     }
@@ -461,19 +645,34 @@ def print_result(r: dict[str, Any]) -> None:
     t, c, rss = r["turnaround_ms"], r["cpu_s"], r["rss_kb"]
     think = f", think {r['think_s'][0]:g}-{r['think_s'][1]:g} s" if r["think_s"] else ", no think time"
     variant = f" [variant {r['variant']}]" if r.get("variant") else ""
-    print(f"\n== {r['target']}{variant}: {r['mode']}, {r['concurrency']} concurrent callers{think}, "
+    pivot = r.get("transport") == "pivot"
+    over = f" over {TRANSPORT_NAMES[r['transport']]}" if r.get("records") is not None else ""
+    print(f"\n== {r['target']}{variant}{over}: {r['mode']}, {r['concurrency']} concurrent callers{think}, "
           f"ramp {r['ramp_s']:g} s, wall {r['wall_s']:g} s")
     print(f"  calls completed      {r['completed']}   failed {r['failed']}")
     for reason, count in r["failures"].items():
         print(f"    {count:>7}  {reason}")
-    print(f"  calls/s              {r['calls_per_s']}   "
-          f"({r['commands_per_s']} AGI commands/s, {r['commands']} measured)")
+    if pivot:
+        print(f"  calls/s              {r['calls_per_s']}   ({r['commands_per_s']} pivot requests/s, "
+              f"{r['commands']} measured; {r['requests_per_call']} requests per call)")
+    else:
+        print(f"  calls/s              {r['calls_per_s']}   "
+              f"({r['commands_per_s']} AGI commands/s, {r['commands']} measured)")
     print(f"  concurrent calls     peak {r['peak_concurrent_calls']}, mean {r['mean_concurrent_calls']}")
-    print(f"  turnaround ms        p50 {t['p50']}  p90 {t['p90']}  p99 {t['p99']}  max {t['max']}  (mean {t['mean']})")
+    label = "pivot request ms" if pivot else "turnaround ms"
+    print(f"  {label:<21}p50 {t['p50']}  p90 {t['p90']}  p99 {t['p99']}  max {t['max']}  (mean {t['mean']})")
     if r["ramp_s"]:
         a = r["turnaround_after_ramp_ms"]
         print(f"    after the ramp     p50 {a['p50']}  p90 {a['p90']}  p99 {a['p99']}  max {a['max']}  "
-              f"({a['commands']} commands)")
+              f"({a['commands']} {'requests' if pivot else 'commands'})")
+    if r.get("call_service_ms"):
+        svc = r["call_service_ms"]
+        print(f"  call service ms      p50 {svc['p50']}  p90 {svc['p90']}  p99 {svc['p99']}  max {svc['max']}  "
+              f"(per completed call: the sum of its {'pivot request times' if pivot else 'AGI turnarounds'})")
+    if r.get("records") is not None:
+        rec = r["records"]
+        print(f"  call records         {rec['one_record']} of {rec['calls']} calls left exactly one  "
+              f"{rec['problems'] or '(every completed call: update_code_read)'}")
     if r["backend"]:
         b = r["backend"]
         print(f"  backend              {b['requests_per_call']} requests/call, mean {b['mean_ms']} ms, "
@@ -489,6 +688,8 @@ def print_result(r: dict[str, Any]) -> None:
               f"(RSS max {r['sandbox_rss_max_kb']} KB)")
     print(f"  harness CPU          {c['harness']} s = {c['harness_per_call_ms']} ms/call, {c['harness_cores']} cores "
           f"(shares the machine's {os.cpu_count()} cores with the above)")
+    if r.get("records") is not None:
+        print(f"  other processes      {c['others_cores']} cores (the machine's busy time less the three above)")
 
 
 def print_ratios(ours: dict[str, Any], bare: dict[str, Any]) -> None:
@@ -510,10 +711,41 @@ def print_ratios(ours: dict[str, Any], bare: dict[str, Any]) -> None:
     print(f"  RSS per call         {rss}")
 
 
+def print_transport_ratios(pivot: dict[str, Any], agi: dict[str, Any]) -> None:
+    """Kazoo Pivot / FastAGI for the same load. A pivot request is answered with several
+    callflow modules where FastAGI sends one command per turn, so per request and per command
+    are not the same unit: the call service time (per call, the sum of either) is the like for like."""
+    def ratio(a: float | None, b: float | None) -> str:
+        if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+            return "n/a"
+        return f"{a / b:.2f}x"
+
+    p, a = pivot["turnaround_ms"], agi["turnaround_ms"]
+    agi_per_call = round(agi["commands"] / max(1, agi["completed"] + agi["failed"]), 2)
+    print(f"\n== Kazoo Pivot / FastAGI ({pivot['mode']}, {pivot['concurrency']} concurrent)")
+    print(f"  calls/s              {ratio(pivot['calls_per_s'], agi['calls_per_s'])}")
+    print(f"  per request          p50 {ratio(p['p50'], a['p50'])}  p99 {ratio(p['p99'], a['p99'])}  "
+          f"(a pivot request's answer time / an AGI command's turnaround; "
+          f"{pivot['requests_per_call']} requests vs {agi_per_call} turnarounds per call)")
+    if pivot["call_service_ms"] and agi["call_service_ms"]:
+        ps, as_ = pivot["call_service_ms"], agi["call_service_ms"]
+        print(f"  per call             p50 {ratio(ps['p50'], as_['p50'])}  p99 {ratio(ps['p99'], as_['p99'])}  "
+              f"(the sum of a call's request times / of its AGI turnarounds)")
+    cpu = ratio(pivot["cpu_s"]["service_per_call_ms"], agi["cpu_s"]["service_per_call_ms"])
+    harness = ratio(pivot["cpu_s"]["harness_per_call_ms"], agi["cpu_s"]["harness_per_call_ms"])
+    print(f"  service CPU per call {cpu}   (harness CPU per call {harness})")
+    rss = ratio(pivot["rss_kb"]["per_concurrent_call"], agi["rss_kb"]["per_concurrent_call"])
+    print(f"  RSS per call         {rss}")
+
+
 # -- profile summary -----------------------------------------------------------------------
 
 _LAYERS = (
     ("ivr/transports/agi/", "ivr AGI (FastAGI server, channel, replies)"),
+    ("ivr/transports/pivot/", "ivr Pivot (routes, calls, callflow JSON)"),
+    ("ivr/embedded_http", "ivr HTTP listener (guarded h11 protocol)"),
+    ("uvicorn/", "uvicorn (HTTP server)"),
+    ("starlette/", "starlette (routing, requests, responses)"),
     ("ivr/flow/", "ivr call flow"),
     ("ivr/backends/kimvoice/", "ivr KimVoice client"),
     ("ivr/store/", "ivr store"),
@@ -619,12 +851,19 @@ async def amain(options: argparse.Namespace) -> list[dict[str, Any]]:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     results = []
-    targets = ["bare", "ivr"] if options.compare_bare and options.target == "ivr" else [options.target]
-    for target in targets:
-        result = await measure(target, options)
+    if options.transport == "pivot":
+        runs = [("ivr", "agi"), ("ivr", "pivot")] if options.compare_agi else [("ivr", "pivot")]
+        service_env = pivot_service_env(options.concurrency)  # the FastAGI run of --compare-agi too
+    else:
+        targets = ["bare", "ivr"] if options.compare_bare and options.target == "ivr" else [options.target]
+        runs, service_env = [(target, "agi") for target in targets], {}
+    for target, transport in runs:
+        result = await measure(target, transport, options, service_env)
         print_result(result)
         results.append(result)
-    if len(results) == 2:
+    if options.transport == "pivot" and len(results) == 2:
+        print_transport_ratios(results[1], results[0])
+    elif len(results) == 2:
         print_ratios(results[1], results[0])
     if options.cprofile and Path(options.cprofile).exists():
         import pstats
@@ -633,7 +872,8 @@ async def amain(options: argparse.Namespace) -> list[dict[str, Any]]:
         pstats.Stats(options.cprofile).sort_stats("tottime").print_stats(25)
     if options.py_spy:
         for result in results:
-            path = Path(options.py_spy) / f"{result['target']}-{options.mode}-{options.concurrency}.raw"
+            name = run_name(result["target"], result["transport"])
+            path = Path(options.py_spy) / f"{name}-{options.mode}-{options.concurrency}.raw"
             if path.exists():
                 print("\n" + summarize_profile(path))
     return results
@@ -643,6 +883,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", choices=["ivr", "bare"], default="ivr",
                    help="ivr: `ivr sandbox` + `ivr serve`; bare: benchmarks/bare_responder.py (default ivr)")
+    p.add_argument("--transport", choices=["agi", "pivot"], default="agi",
+                   help="agi: callers over FastAGI; pivot: Kazoo's pivot requests to the HTTP listener (default agi)")
+    p.add_argument("--kazoo-pool", choices=["keepalive", "httpcore"], default="keepalive",
+                   help="pivot: the pool of Kazoo's httpx client, ivr's KeepAliveTransport or httpx's default "
+                        "(httpcore: its per-request scan limits the harness at 64 concurrent; default keepalive)")
     p.add_argument("--mode", choices=["capacity", "paced"], default="capacity")
     p.add_argument("--concurrency", "-n", type=int, default=64, help="concurrent callers (default 64)")
     p.add_argument("--duration", type=float, default=None,
@@ -655,6 +900,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds over which callers start, evenly (default: capacity 0, paced N/500)")
     p.add_argument("--warmup", type=int, default=32, help="concurrent warm-up callers, 2 calls each (default 32)")
     p.add_argument("--compare-bare", action="store_true", help="run the same load on the bare responder first")
+    p.add_argument("--compare-agi", action="store_true",
+                   help="with --transport pivot: run the same load over FastAGI first, same settings, and print "
+                        "the ratios pivot / FastAGI")
     p.add_argument("--py-spy", metavar="DIR", help="record the service with py-spy (raw stacks) into DIR and "
                                                    "print where the time goes")
     p.add_argument("--variant", metavar="PATCH[,PATCH]",
@@ -676,6 +924,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--concurrency must be >= 1 and 0 <= --think-min <= --think-max")
     if any("=" not in item for item in options.env):
         p.error("--env takes NAME=value")
+    if options.transport == "pivot" and (options.target == "bare" or options.compare_bare):
+        p.error("--transport pivot needs --target ivr (the bare responder speaks FastAGI only), without --compare-bare")
+    if options.compare_agi and options.transport != "pivot":
+        p.error("--compare-agi goes with --transport pivot")
     return options
 
 
@@ -690,6 +942,8 @@ def main(argv: list[str] | None = None) -> int:
     # collector off the start-up heap and run it less often (it has plenty of memory).
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    # httpx logs each request's URL at INFO, and a pivot URL holds the secret: never below WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         results = asyncio.run(amain(options))
     except KeyboardInterrupt:
@@ -703,7 +957,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if options.json:
         Path(options.json).write_text(json.dumps(results, indent=2))
-    return 0 if all(r["completed"] for r in results) else 1
+    records_ok = all(not (r.get("records") or {}).get("problems") for r in results)
+    return 0 if all(r["completed"] for r in results) and records_ok else 1
 
 
 if __name__ == "__main__":

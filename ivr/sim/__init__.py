@@ -19,6 +19,7 @@ from ivr.sim._ari_place import AriCallResult, place_ari_call
 from ivr.sim._asterisk import DEAD_CHANNEL, TRANSFER_VARIABLE, UNKNOWN_COMMAND, SimulatedChannel, typed_entry
 from ivr.sim._callers import Caller, InputRequest, InteractiveCaller, ScriptedCaller
 from ivr.sim._environment import agi_environment
+from ivr.sim._kazoo import MAX_DRIVEN_CALLS, KazooMediaSide
 from ivr.sim._pivot import KAZOO_REQUEST_TIMEOUT, PivotCallResult, pivot_call, place_pivot_call
 from ivr.sim._place import CallResult, place_call, run_classic_agi
 from ivr.sim._sounds import SoundLibrary
@@ -27,6 +28,7 @@ from ivr.sim._transcript import Event, EventKind, Transcript
 __all__ = [
     "DEAD_CHANNEL",
     "KAZOO_REQUEST_TIMEOUT",
+    "MAX_DRIVEN_CALLS",
     "TRANSFER_VARIABLE",
     "UNKNOWN_COMMAND",
     "AmiChannel",
@@ -38,6 +40,7 @@ __all__ = [
     "EventKind",
     "InputRequest",
     "InteractiveCaller",
+    "KazooMediaSide",
     "PivotCallResult",
     "ScriptedCaller",
     "SimulatedAmi",

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -34,9 +33,10 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from ivr.catalog import PromptCatalog
-from ivr.logging import get_logger, mask_code
+from ivr.logging import get_logger
 from ivr.sim._ami_wire import Headers, event
 from ivr.sim._callers import ScriptedCaller
+from ivr.sim._heard import masked_lines, write_heard
 from ivr.sim._place import CallResult, place_call
 from ivr.sim._sounds import SoundLibrary
 
@@ -52,7 +52,6 @@ DEFAULT_OUTCOMES: Mapping[str, Outcome] = {
 ANNOUNCE_CONTEXT = "keybox-announce"
 BRIDGE_CONTEXT = "keybox-bridge"
 BRIDGE_EVENT = "KeyboxBridge"
-HEARD_FILES = 200  # the newest transcripts kept in `heard_dir`
 
 # OriginateResponse Reason: main/pbx.c `pbx_dial_reason` maps the dial result to an
 # AST_CONTROL_* value (include/asterisk/frame.h): HANGUP 1, RINGING 3 (rang out), ANSWER 4,
@@ -71,8 +70,6 @@ _DIAL_STATUS: Mapping[Outcome, str] = {"answer": "ANSWER", "busy": "BUSY", "noan
 STATE_DOWN, STATE_RINGING, STATE_UP = 0, 5, 6
 _STATE_NAMES = {STATE_DOWN: "Down", STATE_RINGING: "Ringing", STATE_UP: "Up"}
 _CALL = "call,all"  # the Privilege of call events (manager.c `authority_to_str`)
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
-_DIGIT_RUN = re.compile(r"\d(?: ?\d)*")
 
 
 @dataclass(frozen=True)
@@ -307,8 +304,8 @@ class _Pbx:
             return
         self.calls.append(result)
         if self.heard_dir is not None:
-            lines = _masked(result.transcript.render(self.catalog, "en"))
-            await asyncio.to_thread(_write_heard, self.heard_dir, query["job"] or channel.uniqueid, lines)
+            lines = masked_lines(result.transcript.render(self.catalog, "en"))
+            await asyncio.to_thread(write_heard, self.heard_dir, query["job"] or channel.uniqueid, lines)
 
     async def _bridge(self, agent: AmiChannel, originate: AmiOriginate) -> None:
         """Dial(${IVR_BRIDGE_DIAL}) from the agent's channel, then the h extension's UserEvent."""
@@ -375,20 +372,3 @@ async def _hangup_before(call: asyncio.Task[CallResult], channel: AmiChannel) ->
             call.cancel()
             await asyncio.gather(call, return_exceptions=True)
     return call.cancelled()
-
-
-def _masked(lines: list[str]) -> list[str]:
-    """Every run of digits read out (``[digits] 4 7 1 9``) masked as codes are in logs."""
-    prefix = "[digits] "
-    return [prefix + _DIGIT_RUN.sub(lambda run: mask_code(run.group().replace(" ", "")), line[len(prefix):])
-            if line.startswith(prefix) else line for line in lines]
-
-
-def _write_heard(folder: Path, job_id: str, lines: list[str]) -> None:
-    """`<folder>/<job>.txt`, keeping only the newest `HEARD_FILES` transcripts there."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = _SAFE_NAME.sub("_", job_id)[:120].lstrip(".") or "call"
-    (folder / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    files = sorted(folder.glob("*.txt"), key=lambda path: (path.stat().st_mtime_ns, path.name), reverse=True)
-    for old in files[HEARD_FILES:]:
-        old.unlink(missing_ok=True)

@@ -5,8 +5,9 @@ channel's language, exactly as for a hang-up, so the simulator must know which s
 the fixed prompts are `keybox/<id>` in every language the prompt catalog has a text for, TTS
 renders are `tts/<hash>` wherever the TTS cache holds their text or their audio (a render made
 by a service in another process: its text is not kept on disk, so the transcript shows it as
-`TTS_ELSEWHERE`). Everything else is missing unless listed in `others` (say a core sound such
-as `beep`).
+`TTS_ELSEWHERE`, except the ten digits, whose names the installation's key gives away: over
+Kazoo's pivot a code is said as one render per digit, and the caller must hear it). Everything
+else is missing unless listed in `others` (say a core sound such as `beep`).
 
 Unlike Asterisk, which falls back to the default language's file when the channel's language
 has none, a prompt missing in the channel's language is missing here: the contract wants every
@@ -46,6 +47,7 @@ class SoundLibrary:
         self._tts = tts
         self._others = frozenset(others)
         self._tts_texts: dict[str, str] = {}
+        self._digits_named = False
 
     def exists(self, name: str, language: str) -> bool:
         if name.startswith(PROMPT_PREFIX):
@@ -81,4 +83,9 @@ class SoundLibrary:
             text = self._tts.text_of(name)
             if text is not None:
                 self._tts_texts[name] = text
+            elif not self._digits_named:  # once, when a render made elsewhere first comes up
+                self._digits_named = True
+                self._tts_texts.update({self._tts.sound_name(digit, language): digit
+                                        for language in self._catalog.languages for digit in "0123456789"})
+                text = self._tts_texts.get(name)
         return text

@@ -1,5 +1,6 @@
 """The `line` fixture: a whole phone line on loopback (see `support.line`), once over FastAGI
-(``agi``) and once over ARI (``ari``): every test that takes `line` or `make_line` runs over both."""
+(``agi``), once over ARI (``ari``) and once over Kazoo Pivot (``pivot``): every test that takes
+`line` or `make_line` runs over all three."""
 
 from __future__ import annotations
 

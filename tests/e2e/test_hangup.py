@@ -28,9 +28,16 @@ STEPS = [
     ("after-code-menu", ["HealthCheck", "GetKeyHolders", "ValidateKeyHolder", "GetUpdateCode"]),
 ]
 
+ONE_PIVOT_ANSWER = {"welcome": "enter-key-number", "your-update-code-is": "after-code-menu",
+                    "digits": "after-code-menu", "tts": "after-code-menu"}
+"""Steps whose sounds go to Kazoo in one answer with a later step's question: a hang-up during
+either is the same to the service over Pivot (no next request), so only the question is waited out."""
+
 
 @pytest.mark.parametrize(("during", "backend"), STEPS, ids=[s for s, _ in STEPS])
 async def test_hang_up_during(line: Line, during: str, backend: list[str]) -> None:
+    if line.transport == "pivot" and during in ONE_PIVOT_ANSWER:
+        pytest.skip(f"over Pivot {during} is in one answer with {ONE_PIVOT_ANSWER[during]}: the same hang-up")
     before = line.backend_requests()
     call = await line.call(HAPPY, hangup_on=during)
 
@@ -47,6 +54,8 @@ async def test_hang_up_during(line: Line, during: str, backend: list[str]) -> No
 
 
 async def test_hang_up_while_typing(line: Line) -> None:
+    if line.transport == "pivot":
+        pytest.skip("over Pivot keys typed before a hang-up never reach us: as hang_up_during[pivot-enter-key-number]")
     call = await line.call("1234!")
     assert call.record.outcome is Outcome.CALLER_HANGUP
     assert call.record.detail == "hung up during enter-key-number"

@@ -9,9 +9,6 @@ from ivr.backends.kimvoice import OperationalMode
 from ivr.backends.kimvoice.sandbox import Knobs, update_code_for
 from ivr.records import Outcome
 
-AGENTS = "Queue(keybox-agents)"
-
-
 # -- entries and attempts ---------------------------------------------------------------------
 
 
@@ -36,10 +33,11 @@ async def test_third_invalid_entry_transfers_to_an_agent(line: Line) -> None:
 
     assert call.prompts[-3:] == ["enter-key-number", "too-many-attempts", "transferring"]
     assert call.prompts.count("invalid-entry") == 2
-    assert call.heard.transferred_to == AGENTS
+    assert call.heard.transferred_to == line.agents
     assert call.heard.variables["IVR_OUTCOME"] == "too_many_attempts"
     assert call.heard.variables["IVR_LAST_STEP"] == "enter-key-number"
-    assert call.heard.variables["IVR_TRANSFER"] == AGENTS
+    if line.transport != "pivot":  # over Kazoo the `callflow` module hands over, no dialplan variable
+        assert call.heard.variables["IVR_TRANSFER"] == line.agents
     assert call.record.outcome is Outcome.TRANSFERRED
     assert "GetKeyHolders" not in [b.method for b in call.record.backend]
     assert line.requests("GetKeyHolders") == 0
@@ -72,6 +70,8 @@ async def test_hanging_up_on_wrong_credentials_records_invalid_credentials(
     line: Line, keys: str, hangup_on: str | None,
 ) -> None:
     """The contract's `invalid_credentials`: the caller gave up on a pair KimVoice refused."""
+    if line.transport == "pivot" and hangup_on is None:
+        pytest.skip("over Pivot the next question is in one answer with invalid-credentials: the same hang-up")
     call = await line.call(keys, hangup_on=hangup_on)
     assert call.heard.hung_up_by == "caller"
     assert call.record.outcome is Outcome.INVALID_CREDENTIALS
@@ -208,7 +208,7 @@ async def test_not_authorized_caller_presses_zero(line: Line) -> None:
     assert call.heard.spoken == ["Your account is past due. Please contact your board office."]
     assert call.prompts[-1] == "transferring"
     assert call.heard.variables["IVR_OUTCOME"] == "operator_requested"
-    assert call.heard.transferred_to == AGENTS
+    assert call.heard.transferred_to == line.agents
 
 
 # -- the operator ------------------------------------------------------------------------------
@@ -218,12 +218,18 @@ async def test_zero_in_a_menu_reaches_an_agent_with_the_context(line: Line) -> N
     call = await line.call("123456#2580#0")
 
     assert call.prompts[-1] == "transferring"
-    assert call.heard.transferred_to == AGENTS
-    assert call.heard.variables == {
-        "IVR_KEY_NUMBER": "123456", "IVR_LAST_STEP": "choose-code-type",
-        "IVR_OUTCOME": "operator_requested", "IVR_CALL_ID": call.record.call_id, "IVR_TRANSFER": AGENTS}
-    # IVR_TRANSFER is set last, then the channel continues at keybox-operator,s,1.
-    assert [e.value.partition("=")[0] for e in call.heard.events if e.kind == "variable"][-1] == "IVR_TRANSFER"
+    assert call.heard.transferred_to == line.agents
+    context = {"IVR_KEY_NUMBER": "123456", "IVR_LAST_STEP": "choose-code-type",
+               "IVR_OUTCOME": "operator_requested", "IVR_CALL_ID": call.record.call_id}
+    if line.transport == "pivot":
+        # Kazoo: `set_variables` with the context, then the agents' callflow (no dialplan to continue in).
+        assert call.heard.variables == context
+        assert [e.kind for e in call.heard.events][-2:] == ["variable", "transfer"]
+    else:
+        assert call.heard.variables == {**context, "IVR_TRANSFER": line.agents}
+        # IVR_TRANSFER is set last, then the channel continues at keybox-operator,s,1.
+        names = [e.value.partition("=")[0] for e in call.heard.events if e.kind == "variable"]
+        assert names[-1] == "IVR_TRANSFER"
     assert call.heard.events[-1].kind == "transfer"
     assert call.record.outcome is Outcome.TRANSFERRED
     if (ari := call.ari_result) is not None:

@@ -1,13 +1,16 @@
-"""A whole phone line on loopback, for the end-to-end tests: the KimVoice sandbox, the service, the simulated Asterisk.
+"""A whole phone line on loopback, for the end-to-end tests: the KimVoice sandbox, the service, and
+the simulated Asterisk or Kazoo.
 
-`line` places calls over one of the two transports the service offers Asterisk — a real FastAGI
-socket (``agi``) or ARI, its HTTP and events WebSocket (``ari``) — and returns what the caller
-heard and the call's record, as the service stored it. The branch tests run over both.
+`line` places calls over one of the three transports the service offers — a real FastAGI socket
+(``agi``), ARI, its HTTP and events WebSocket (``ari``), or Kazoo's pivot requests to the service's
+own HTTP listener (``pivot``) — and returns what the caller heard and the call's record, as the
+service stored it. The branch tests run over all three.
 
-The entry timeout is the shortest the settings allow (1 s): over ARI a caller's silence really
-has to time out in the service (the simulated FastAGI channel answers GET DATA's timeout at once).
-Each call gets a caller id of its own unless given one, so lockouts by calling number carry over
-only where a test asks for it.
+The entry timeout is the shortest the settings allow (1 s): over ARI and Pivot a caller's silence
+really has to time out in the service (the simulated FastAGI channel answers GET DATA's timeout at
+once). Over Pivot the sounds play instantly (no play allowance) and a caller who stops asking is
+taken as gone the smallest margin past a question's time. Each call gets a caller id of its own
+unless given one, so lockouts by calling number carry over only where a test asks for it.
 """
 
 from __future__ import annotations
@@ -31,20 +34,27 @@ from ivr.sim import (
     AriCallResult,
     CallResult,
     Event,
+    PivotCallResult,
     ScriptedCaller,
     SimulatedAri,
     SoundLibrary,
     Transcript,
     place_ari_call,
     place_call,
+    place_pivot_call,
 )
 from ivr.tts import TtsCache
 
 CATALOG = PromptCatalog.load(default_prompts_dir())
 
-Transport = Literal["agi", "ari"]
-TRANSPORTS: tuple[Transport, ...] = ("agi", "ari")
+Transport = Literal["agi", "ari", "pivot"]
+TRANSPORTS: tuple[Transport, ...] = ("agi", "ari", "pivot")
 ENTRY_TIMEOUT_MS = 1000
+PIVOT_SECRET = "e2e-kazoo-pivot-secret-0123456789"
+PIVOT_MARGIN = 0.5
+"""Seconds past a question's time after which a pivot call nobody resumed is over: the least allowed."""
+AGENTS_CALLFLOW = "a9e1b7c3d5f70123456789abcdef0123"
+"""The Kazoo callflow a transfer over Pivot goes to (`IVR_KAZOO_AGENTS_CALLFLOW`)."""
 
 
 def today() -> str:
@@ -55,11 +65,12 @@ def today() -> str:
 class Placed:
     """One finished call: what the caller heard, and the record the service kept.
 
-    `result` is the transport's own account of the call; `agi_result` / `ari_result` give it
-    typed, or None over the other transport (for the facts only one transport can show).
+    `result` is the transport's own account of the call; `agi_result` / `ari_result` /
+    `pivot_result` give it typed, or None over the other transports (for the facts only one
+    transport can show).
     """
 
-    result: CallResult | AriCallResult
+    result: CallResult | AriCallResult | PivotCallResult
     record: CallRecord
 
     @property
@@ -77,6 +88,10 @@ class Placed:
     @property
     def ari_result(self) -> AriCallResult | None:
         return self.result if isinstance(self.result, AriCallResult) else None
+
+    @property
+    def pivot_result(self) -> PivotCallResult | None:
+        return self.result if isinstance(self.result, PivotCallResult) else None
 
 
 class ReactingCaller(ScriptedCaller):
@@ -99,7 +114,7 @@ _numbers = itertools.count(1)
 
 class Line:
     """The service on loopback, called over `transport`; `ari` is the simulated Asterisk's ARI
-    (None over FastAGI)."""
+    (None over FastAGI and Pivot)."""
 
     def __init__(
         self, transport: Transport, sandbox: Sandbox, settings: Settings, service: Service,
@@ -132,6 +147,12 @@ class Line:
     def address(self) -> str:
         return f"127.0.0.1:{self.service.agi.port}"
 
+    @property
+    def agents(self) -> str:
+        """Where a transfer to an agent goes: the dialplan's operator application, or over Pivot
+        the Kazoo callflow (Kazoo has no dialplan applications)."""
+        return self.settings.kazoo_agents_callflow if self.transport == "pivot" else self.settings.operator
+
     async def call(
         self, keys: str = "", route: str | None = "keybox", *, hangup_on: str | None = None,
         caller: ScriptedCaller | None = None, query: Mapping[str, str] | None = None,
@@ -141,12 +162,21 @@ class Line:
         with no route, over ARI only."""
         caller = caller or ScriptedCaller(keys, hangup_on=hangup_on)
         caller_id = caller_id or f"+1555556{next(_numbers) % 10000:04d}"
-        if self._ari is None:
+        result: CallResult | AriCallResult | PivotCallResult
+        if self.transport == "pivot":
+            assert route is not None, "a pivot URL names its route"
+            pivot = await place_pivot_call(self.service.http.url, route, secret=PIVOT_SECRET, query=query,
+                                           caller=caller, sounds=self._sounds, caller_id=caller_id, timeout=30,
+                                           **kwargs)
+            assert pivot.ended_by is not None and pivot.ended_by != "gave_up", "the call ended"
+            await self.service.pivot.wait_call(pivot.call_id, timeout=20)  # the flow has ended
+            result = pivot
+        elif self._ari is None:
             assert route is not None, "a FastAGI call has a script"
             agi = await place_call(self.address, route, caller=caller, sounds=self._sounds, timeout=30,
                                    query=query, caller_id=caller_id, **kwargs)
             assert agi.closed_by_service, "the service closes the socket when the call ends"
-            result: CallResult | AriCallResult = agi
+            result = agi
         else:
             if query:
                 route = f"{route}?{urlencode(query)}"
@@ -180,7 +210,8 @@ async def running_line(
     **settings: Any,
 ) -> AsyncIterator[Line]:
     """The sandbox (with `knobs`), the service (with `settings`) and, over ARI, the simulated ARI
-    (each playback lasting `playback_seconds`)."""
+    (each playback lasting `playback_seconds`); over Pivot, the service with a pivot secret and
+    the agents' Kazoo callflow (the simulated Kazoo is placed per call)."""
     sandbox = Sandbox(knobs or Knobs())
     server = SandboxServer(sandbox)
     password = str(settings.pop("ari_password", "asterisk"))
@@ -193,6 +224,9 @@ async def running_line(
         settings = {"ari_url": ari.url, "ari_user": "asterisk", "ari_announce_input": True, **settings}
     else:
         await server.start()
+    if transport == "pivot":
+        settings = {"kazoo_pivot_secret": PIVOT_SECRET, "kazoo_pivot_margin": PIVOT_MARGIN,
+                    "kazoo_pivot_play_seconds": 0, "kazoo_agents_callflow": AGENTS_CALLFLOW, **settings}
     try:
         config = load_settings(**{
             "kimvoice_url": server.url, "data_dir": data_dir, "agi_port": 0, "http_port": 0,

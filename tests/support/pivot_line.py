@@ -4,7 +4,7 @@ simulated Kazoo (`place_pivot_call`).
 
 The service is put together by hand here (the lead wires `PivotApp` into `ivr.service`): a
 Starlette app with `PivotApp.routes` and `media_routes`, whose handler runs `run_call` with the
-services `open_services` builds, as the service's own handler does.
+services `open_services` builds (refusing calls past `max_calls`), as the service's own handler does.
 """
 
 from __future__ import annotations
@@ -81,11 +81,14 @@ async def running_pivot_line(
         async with open_services(config) as services:
             handled: list[str] = []
 
-            async def handle(call: Call) -> None:
-                handled.append(call.call_id)
-                await run_call(call, services)
-
             options = {"hangup_margin": 1.0, "play_allowance": 0.0, **(pivot or {})}
+            max_calls = int(options.get("max_calls", 100))
+
+            async def handle(call: Call) -> None:
+                """As the service's: past `max_calls` the call is refused, and recorded."""
+                handled.append(call.call_id)
+                await run_call(call, services, refuse="over capacity" if app.active > max_calls else None)
+
             http: EmbeddedHttpServer | None = None
             # The URL is known once the server listens (port 0): the app asks for it per call.
             app = PivotApp(handle, public_url=lambda: http.url if http else "", secret=SECRET, tts=services.tts,

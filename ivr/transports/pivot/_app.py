@@ -12,6 +12,7 @@ Kazoo requests by GET (its parameters in the query, after ours) or POST (a form,
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -46,8 +47,10 @@ _unauthorized = ThrottledWarning(_log, "pivot.unauthorized", every=10.0)
 class PivotApp:
     """The pivot endpoint over `PivotCalls`; mount `routes` on the service's HTTP app.
 
-    `handler(call)` runs the flow of each new call (the service's `_handle`). `public_url` is the
-    service's base URL as Kazoo reaches it (sounds and pivots back are under it).
+    `handler(call)` runs the flow of each new call (the service's `_handle`, which refuses a call
+    past `max_calls`; see `PivotCalls`). `public_url` is the service's base URL as Kazoo reaches it
+    (sounds and pivots back are under it). A request Kazoo drops before its answer ends its call:
+    Kazoo only does so when the call is over.
     """
 
     def __init__(
@@ -106,8 +109,22 @@ class PivotApp:
                      if k not in ("secret", TURN) and kazoo.base_name(k) not in kazoo.KAZOO_PARAMETERS}
         resumed = TURN in query or kazoo.digits_of(params) is not None
         with bind_call(call_id, route=route):
+            answer = asyncio.ensure_future(self.calls.request(route, params, variables, resumed=resumed))
+            left = asyncio.ensure_future(_disconnected(request))
             try:
-                modules = await self.calls.request(route, params, variables, resumed=resumed)
+                await asyncio.wait({answer, left}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                left.cancel()
+                dropped = not answer.done()
+                if dropped:
+                    answer.cancel()
+            if dropped:
+                # Kazoo dropped the request it waits on: the call is over (a hang-up mid-request).
+                await asyncio.wait({answer})
+                self.calls.abandoned(call_id)
+                return PlainTextResponse("Client Closed Request", status_code=499)
+            try:
+                modules = answer.result()
             except PivotBusyError:
                 _log.warning("pivot.concurrent_request")
                 return PlainTextResponse("Conflict", status_code=409)
@@ -128,6 +145,12 @@ class PivotApp:
             _unauthorized.note(reason="secret")
             return PlainTextResponse("Unauthorized", status_code=401)
         return None
+
+
+async def _disconnected(request: Request) -> None:
+    """Until the peer closes the connection (the body, if any, read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _query(request: Request) -> dict[str, str] | None:

@@ -265,6 +265,12 @@ class PivotCall:
         self._ending = "hangup"
 
     async def wait_hangup(self) -> None:
+        """Until the caller is known gone. The flow waits on a backend meanwhile: what it said just
+        before (its `please-wait`) goes out now with a pivot back, so the caller hears it while the
+        backend thinks, as over FastAGI, and a caller who hangs up then is noticed a margin later."""
+        request = self._request
+        if self._modules and request is not None and not request.done():
+            request.set_result(self._hold_on())
         await self._gone.wait()
 
     # -- helpers -------------------------------------------------------------------------
@@ -311,7 +317,8 @@ class PivotCall:
         request.set_result(modules)
 
     def _hold_on(self) -> list[kazoo.Module]:
-        """Time is up and the flow is still busy: what it said, `please-wait` if nothing, and back."""
+        """The flow is busy (time is up, or it waits on a backend): what it said, `please-wait` if
+        nothing, and back."""
         modules, self._modules = self._modules, []
         if not any(m["module"] == "play" for m in modules):
             url = media_url(self._media, _PLEASE_WAIT, self._language)

@@ -1,12 +1,15 @@
 """`PivotCalls`: the suspended flows of Kazoo calls, by `Call-ID`, bounded.
 
-A first request (no `Digits`, no `turn` of ours) for a new `Call-ID` starts a flow, up to
-`max_calls` at once; past the cap, while draining, for a `Call-ID` whose flow has ended (reused),
-or for a resumed request we know nothing of (the service restarted under it), Kazoo gets a polite
-`system-unavailable` and `hangup`, and no flow starts. Each call also ends on its own when Kazoo
-stops asking (`PivotCall`'s idle timeout), so a flood of made-up `Call-ID`s holds at most
-`max_calls` flows, each for a bounded time. Ended `Call-ID`s are remembered (at most `remember`),
-with the last answer when the flow ended between two requests.
+A first request (no `Digits`, no `turn` of ours) for a new `Call-ID` starts a flow. Past
+`max_calls` flows in progress the handler is the one to refuse the call (the service's does, as
+over FastAGI: `system-unavailable`, an agent or goodbye, and a record); such a flow asks nothing
+of the caller and ends within its first answer. Past twice `max_calls` (a flood), while draining,
+for a `Call-ID` whose flow has ended (reused), or for a resumed request we know nothing of (the
+service restarted under it), Kazoo gets a polite `system-unavailable` and `hangup`, and no flow
+starts. Each call also ends on its own when Kazoo stops asking (`PivotCall`'s idle timeout), so a
+flood of made-up `Call-ID`s holds at most twice `max_calls` flows, each for a bounded time.
+Ended `Call-ID`s are remembered (at most `remember`), with the last answer when the flow ended
+between two requests.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class PivotCalls:
                     _refused.note(reason="ended")
                 return last or self._refusal(language)
             reason = ("resumed" if resumed else "draining" if self._draining
-                      else "full" if len(self._calls) >= self._max_calls else None)
+                      else "full" if len(self._calls) >= 2 * self._max_calls else None)
             if reason is not None:
                 _refused.note(reason=reason)
                 if reason != "resumed":
@@ -95,6 +98,12 @@ class PivotCalls:
                 return self._refusal(language)
             call = self._start(call_id, route, params, variables, language)
         return await call.respond(params) or self._refusal(language)
+
+    def abandoned(self, call_id: str) -> None:
+        """Kazoo dropped a request of `call_id` before its answer: the caller has gone."""
+        call = self._calls.get(call_id)
+        if call is not None:
+            call.mark_gone()
 
     async def wait_call(self, call_id: str, timeout: float) -> None:
         """Until the flow of `call_id` has ended (its record kept); at once if it is not running."""

@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import io
 import itertools
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -32,7 +31,6 @@ from ivr.outbound.platforms.kazoo.sandbox import (
     KazooKnobs,
     KazooSandbox,
     KazooSandboxServer,
-    serve_kazoo_sandbox,
 )
 
 
@@ -313,31 +311,6 @@ async def test_channels_show_the_calls_in_progress(server: KazooSandboxServer, c
     assert server.sandbox.hang_up(answer.call_ids[0])
     await server.sandbox.wait_calls()
     assert await client.channels() == []
-
-
-async def test_the_standalone_sandbox_serves_until_cancelled() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    serving = asyncio.create_task(serve_kazoo_sandbox("127.0.0.1", port, username="ops", password="pw-1",
-                                                      account_name="acme", api_key="a" * 64))
-    kazoo = KazooClient(f"http://127.0.0.1:{port}/v2", username="ops", password="pw-1", account_name="acme",
-                        timeout=2.0)
-    try:
-        async with asyncio.timeout(5):
-            while True:
-                try:
-                    await kazoo.authenticate()
-                    break
-                except PlatformUnavailableError:
-                    await asyncio.sleep(0.01)
-        assert kazoo.account_id == SANDBOX_ACCOUNT_ID
-        assert await kazoo.callflows() == []
-    finally:
-        await kazoo.aclose()
-        serving.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await serving
 
 
 async def test_user_auth_body_is_the_documented_md5() -> None:

@@ -169,8 +169,10 @@ async def test_a_reused_call_id_gets_no_second_flow(client: httpx.AsyncClient, f
     assert flows.started == ["c1"]
 
 
-async def test_past_the_cap_a_new_call_is_refused_without_a_flow(flows: Flows) -> None:
-    app, http = make_app(flows, max_calls=2, hangup_margin=30)
+async def test_past_twice_the_cap_a_new_call_is_refused_without_a_flow(flows: Flows) -> None:
+    """Past `max_calls` the handler refuses (the service's does, with a record); past twice as many
+    flows (a flood) the transport refuses on its own."""
+    app, http = make_app(flows, max_calls=1, hangup_margin=30)
     async with http:
         for call_id in ("a", "b"):
             assert modules(await http.get("/kazoo/pivot/keybox", params={"secret": SECRET, **first(call_id)}))[-1] \

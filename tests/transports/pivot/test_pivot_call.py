@@ -132,6 +132,25 @@ async def test_a_caller_gone_during_a_backend_request_is_noticed() -> None:
     task.cancel()
 
 
+async def test_please_wait_before_a_backend_request_goes_out_at_once() -> None:
+    """The flow plays `please-wait` and waits on its backend (`wait_hangup`): the caller hears it
+    then, not when the answer's deadline comes; a caller who hangs up during it is noticed."""
+    call = make_call(answer_within=PATIENCE, margin=0.05)
+
+    async def flow(c: PivotCall) -> None:
+        await c.play("keybox/please-wait")
+        await c.wait_hangup()
+
+    answer = asyncio.create_task(call.respond({"Call-ID": "call-1"}))
+    await asyncio.sleep(0)
+    task = await start(flow, call)
+    modules = await asyncio.wait_for(answer, PATIENCE / 2)  # well before `answer_within`
+    assert names(modules) == ["play", "pivot"]
+    assert modules[0]["data"]["id"].endswith("/keybox/please-wait.wav")
+    await asyncio.wait_for(task, PATIENCE)  # no pivot back came: the caller has gone
+    assert call.hung_up
+
+
 async def test_a_second_request_while_one_is_answered_is_refused() -> None:
     call = make_call()
     first = asyncio.create_task(call.respond({"Call-ID": "call-1"}))

@@ -3,6 +3,8 @@ sandbox, and the simulated Kazoo playing the caller's side (`support.pivot_line`
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,6 +126,26 @@ async def test_a_caller_gone_while_the_backend_thinks_stops_the_flow(make_pivot_
     assert line.sandbox.requests["ValidateKeyHolder"] == 0
 
 
+async def test_a_request_kazoo_drops_ends_the_call_at_once(make_pivot_line: MakePivotLine) -> None:
+    """Kazoo drops a pivot request it waits on only when the call has gone: the backend request
+    the flow waits on is dropped then, and nothing more is asked of KimVoice."""
+    params = {"Call-ID": "dropped", "Caller-ID-Number": "+15555550195", "Direction": "inbound"}
+    async with make_pivot_line(kimvoice_timeout=15.0) as line, httpx.AsyncClient(trust_env=False) as http:
+        answer = (await http.get(f"{line.url}/kazoo/pivot/keybox", params={"secret": SECRET, **params})).json()
+        answer = (await _again(http, _last(answer)["data"]["voice_url"],
+                               {**params, f"Digits[{COLLECTION}]": "123456"})).json()
+        line.sandbox.knobs.latency = 10.0
+        with contextlib.suppress(TimeoutError):  # the caller hangs up while KimVoice thinks
+            async with asyncio.timeout(0.2):
+                await _again(http, _last(answer)["data"]["voice_url"], {**params, f"Digits[{COLLECTION}]": "2580"})
+        record = await line.record("dropped")
+    assert record.outcome is Outcome.CALLER_HANGUP
+    last = record.backend[-1]
+    assert (last.method, last.result) == ("GetKeyHolders", "ChannelHangupError")
+    assert last.ms < 2_000  # at the hang-up: not at the answer's deadline (3.5 s), nor when KimVoice answered
+    assert line.sandbox.requests["ValidateKeyHolder"] == 0
+
+
 async def test_without_the_secret_401_and_no_flow(pivot_line: PivotLine) -> None:
     for secret in (None, "wrong"):
         call = await pivot_line.call("123456#", secret=secret)
@@ -172,16 +194,19 @@ async def test_an_operator_transfer_goes_to_the_agents_callflow(make_pivot_line:
 
 
 async def test_past_the_cap_a_new_call_hears_system_unavailable(make_pivot_line: MakePivotLine) -> None:
-    async with make_pivot_line(pivot={"max_calls": 1}) as line, httpx.AsyncClient(trust_env=False) as http:
+    async with make_pivot_line(operator="", pivot={"max_calls": 1}) as line, \
+            httpx.AsyncClient(trust_env=False) as http:
         params = {"Call-ID": "held", "Caller-ID-Number": "+15555550198", "Direction": "inbound"}
         await http.get(f"{line.url}/kazoo/pivot/keybox", params={"secret": SECRET, **params})  # never resumed
         refused = await line.call("123456#2580#19")
+        record = await line.record(refused.call_id)
         assert line.pivot.active == 1
         await line.pivot.drain(0.0)  # rather than wait out the held call's ten-digit question
         held = await line.record("held")
-    assert refused.transcript.prompts == ["system-unavailable"]
+    assert refused.transcript.prompts == ["system-unavailable", "goodbye"]
     assert refused.transcript.hung_up_by == "service"
-    assert line.handled == ["held"]
+    assert (record.outcome, record.detail, record.backend) == (Outcome.UNAVAILABLE, "over capacity", [])
+    assert line.handled == ["held", refused.call_id]
     assert held.outcome is Outcome.ERROR
 
 

@@ -10,7 +10,7 @@ reached.
 """
 
 from ivr.outbound.platforms.kazoo.sandbox._app import create_app
-from ivr.outbound.platforms.kazoo.sandbox._server import KazooSandboxServer, serve_kazoo_sandbox
+from ivr.outbound.platforms.kazoo.sandbox._server import KazooSandboxServer
 from ivr.outbound.platforms.kazoo.sandbox._state import (
     ADMIN_USER_ID,
     AGENT_DEVICE_ID,
@@ -55,5 +55,4 @@ __all__ = [
     "Refused",
     "create_app",
     "outcome_of",
-    "serve_kazoo_sandbox",
 ]

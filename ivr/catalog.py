@@ -31,6 +31,7 @@ PROMPT_IDS: tuple[str, ...] = (
     "choose-pod",
     "press",
     "choose-code-type",
+    "choose-code-type-netcode",  # not in the contract's list: choose-code-type with 3, lock NetCode
     "not-authorized",
     "press-zero-for-operator",
     "enter-box-number",
@@ -42,6 +43,7 @@ PROMPT_IDS: tuple[str, ...] = (
     "your-netcode-is",
     "enter-lock-number",
     "after-code-menu",
+    "after-code-menu-sms",  # not in the contract's list: after-code-menu with 3, by text message
     "sms-sent",
     "sms-unavailable",
     "transferring",

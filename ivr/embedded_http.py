@@ -23,6 +23,7 @@ from typing import Any
 
 import h11
 import uvicorn
+from starlette.requests import Request
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -35,6 +36,20 @@ _REFUSALS_LOGGED_EVERY = 10.0
 """Seconds between two warnings about refused connections: a flood must not flood the log too."""
 _WAITING = (h11.IDLE, h11.SEND_BODY)
 """A client's h11 states while its request is still arriving."""
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """A request's body, or None past `limit` bytes (by its Content-Length, or as soon as it
+    passes the limit while read): every route that reads a body bounds it so."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            return None
+    return bytes(received)
 
 
 class _Limits:

@@ -20,11 +20,15 @@ The call flow decides what a caller hears by the class of the error, never by it
     ├── SmsError                     Kimoby, the code by text message
     │   ├── SmsUnavailableError      not reached, 429/5xx after the retries: nothing was sent
     │   ├── SmsRejectedError         Kimoby refused the request (4xx): its status and message
-    │   └── SmsRecipientError        no customer, no cell phone, or unsubscribed: no text can go
+    │   │   └── SmsCredentialsError  401/403: the API key and secret (also a SettingsError)
+    │   ├── SmsRecipientError        no customer, no cell phone, or unsubscribed: no text can go
+    │   └── SmsInputError            a text or reference we will not send (also a ValueError); nothing was sent
     ├── NetCodeError                 Codelocks Connect, lock NetCodes
     │   ├── NetCodeUnavailableError  not reached, 500/502, a bad body: no NetCode this time
     │   ├── NetCodeRejectedError     Codelocks refused the request (400/404): its status and message
-    │   └── QuotaExhaustedError      the Codelocks quota, or our monthly budget, is used up
+    │   │   └── NetCodeKeyRefusedError   a 403 not about the quota: the API key (also a SettingsError)
+    │   ├── QuotaExhaustedError      the Codelocks quota, or our monthly budget, is used up
+    │   └── NetCodeNotAllowedError   the lock directory does not allow this member on this lock
     ├── OutboundError                outbound jobs and the platforms that place their calls
     │   ├── JobInputError            a job request breaks a rule (HTTP 422); nothing was stored
     │   ├── JobConflictError         an idempotency key reused with another request (HTTP 409)
@@ -166,8 +170,17 @@ class SmsRejectedError(SmsError):
         self.status, self.message = status, message
 
 
+class SmsCredentialsError(SmsRejectedError, SettingsError):
+    """Kimoby refused the API key and secret (401/403). A `SettingsError` too: the CLI stops with
+    its one line, while the call flow, catching `SmsError`, offers the menu again."""
+
+
 class SmsRecipientError(SmsError):
     """No text can go to this key holder: no such customer, no cell phone, or unsubscribed."""
+
+
+class SmsInputError(SmsError, ValueError):
+    """A text or a reference outside Kimoby's bounds (empty, a body over 1,600 characters); nothing was sent."""
 
 
 class NetCodeError(IvrError):
@@ -187,8 +200,18 @@ class NetCodeRejectedError(NetCodeError):
         self.status, self.message = status, message
 
 
+class NetCodeKeyRefusedError(NetCodeRejectedError, SettingsError):
+    """Codelocks answered 403 without a word of the quota: "missing or invalid authentication key"
+    in its guide. A setting to fix (IVR_CODELOCKS_API_KEY), and for a caller no NetCode this time."""
+
+
 class QuotaExhaustedError(NetCodeError):
     """The Codelocks quota (a 403 saying so) or the service's own monthly budget is used up."""
+
+
+class NetCodeNotAllowedError(NetCodeError):
+    """The lock directory names the members allowed on this lock, and the caller's is not one:
+    nothing was asked of Codelocks."""
 
 
 class OutboundError(IvrError):

@@ -31,7 +31,7 @@ class Outcome(str, Enum):
 
     UPDATE_CODE_READ = "update_code_read"
     CBS_CODE_READ = "cbs_code_read"
-    NETCODE_READ = "netcode_read"  # reserved: the NetCode (Codelocks) issue reads lock codes; nothing records it yet
+    NETCODE_READ = "netcode_read"
     IDENTIFIED = "identified"
     ANNOUNCED = "announced"
     INVALID_CREDENTIALS = "invalid_credentials"
@@ -57,6 +57,16 @@ class BackendCall(BaseModel):
     result: str = Field(description="ok, or the error's class and code")
 
 
+class TextMessage(BaseModel):
+    """A text message the call sent (the code, by Kimoby) and how its delivery went, as Kimoby's
+    webhooks tell it after the call."""
+
+    id: Annotated[str, _capped(128)]
+    status: Annotated[str, _capped(32)] = Field("sent", description="sent, then Kimoby's: queued ... delivered, "
+                                                "undelivered or failed")
+    error: Annotated[str, _capped(200)] | None = None
+
+
 class CallRecord(BaseModel):
     """What happened on one call. Written once, when the call ends."""
 
@@ -71,6 +81,7 @@ class CallRecord(BaseModel):
         None, description="the last key number the caller typed, masked: it may hold a PIN typed without #"
     )
     codes: list[str] = Field(default_factory=list, description="codes read to the caller, masked")
+    texts: list[TextMessage] = Field(default_factory=list, description="codes sent by text message")
     steps: list[Step] = Field(default_factory=list)
     backend: list[BackendCall] = Field(default_factory=list)
     attempt_id: Annotated[str, _capped(64)] | None = Field(

@@ -15,6 +15,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from ivr.backends.codelocks import CodelocksClient, DirectoryNetCodes, NetCodes, load_locks
+from ivr.backends.kimoby import KimobyClient, KimobyTexts, WebhookReceiver
 from ivr.backends.kimvoice import check_sandbox_use, open_kimvoice
 from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.embedded_http import EmbeddedHttpServer
@@ -37,7 +39,7 @@ from ivr.transports.agi import FastAgiServer
 from ivr.transports.ari import AriApp
 from ivr.transports.pivot import PivotApp
 from ivr.tts import TtsCache
-from ivr.web import Metrics, create_app
+from ivr.web import Metrics, create_app, kimoby_routes
 
 log = get_logger("ivr.service")
 
@@ -57,7 +59,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(store.close)
         guard = SignInGuard(store, install_key(settings.data_dir), guard_limits(settings))
         await guard.open()
-        yield Services(kimvoice, store, guard, TtsCache.from_settings(settings), settings, sinks=[store.save])
+        services = Services(kimvoice, store, guard, TtsCache.from_settings(settings), settings, sinks=[store.save])
+        if settings.kimoby_url is not None:
+            kimoby = KimobyClient(str(settings.kimoby_url), settings.kimoby_api_key,
+                                  settings.kimoby_api_secret.get_secret_value())
+            stack.push_async_callback(kimoby.aclose)
+            services.texts = KimobyTexts(kimoby, reference=settings.kimoby_customer_reference,
+                                         unsubscribed=store.is_unsubscribed)
+        if settings.codelocks_url is not None and settings.codelocks_locks_file is not None:
+            directory = load_locks(settings.codelocks_locks_file)  # a bad file stops the start, one line
+            codelocks = CodelocksClient(str(settings.codelocks_url), settings.codelocks_api_key.get_secret_value())
+            stack.push_async_callback(codelocks.aclose)
+            services.netcodes = DirectoryNetCodes(
+                directory, NetCodes(codelocks, store, monthly_budget=settings.codelocks_monthly_budget))
+        yield services
 
 
 class Service:
@@ -93,13 +108,19 @@ class Service:
             transfer_callflow=settings.kazoo_agents_callflow or None, hangup_margin=settings.kazoo_pivot_margin,
             play_allowance=settings.kazoo_pivot_play_seconds,
         )
+        # Kimoby's webhooks: only with the URL registered with Kimoby and its key to check them.
+        self.kimoby_webhooks = WebhookReceiver(
+            settings.kimoby_webhook_key.get_secret_value(), str(settings.kimoby_webhook_url),
+            jobs.on_text_event, seen=jobs,
+        ) if settings.kimoby_webhook_url is not None and isinstance(jobs, SqliteStore) else None
+        webhooks = kimoby_routes(self.kimoby_webhooks) if self.kimoby_webhooks is not None else []
         self.http = EmbeddedHttpServer(
             create_app(services.kimvoice, self.metrics, lambda: self.active,
                        store_healthy=services.store.healthy, media_allow=settings.media_allow,
                        health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
                        tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir,
                        outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens,
-                       outbound_status=self._outbound_status, extra_routes=self.pivot.routes),
+                       outbound_status=self._outbound_status, extra_routes=[*self.pivot.routes, *webhooks]),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
             allow=settings.http_allow,
@@ -144,6 +165,8 @@ class Service:
         if self.simulated_ami is not None:
             await self.simulated_ami.stop()
         await self.http.stop()
+        if self.kimoby_webhooks is not None:
+            await self.kimoby_webhooks.aclose()  # the events accepted are handled before the store closes
         log.info("service.stopped")
 
     def _outbound_status(self) -> dict[str, object]:

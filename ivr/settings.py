@@ -251,6 +251,40 @@ class Settings(BaseSettings):
         5.0, ge=0, le=60, description="seconds, 0 to 60, each sound of a pivot answer is allowed to play before "
         "Kazoo's next request is due",
     )
+    kimoby_url: AnyHttpUrl | None = Field(
+        None, description="Kimoby's API root, e.g. https://api.kimoby.com/v1 (unset: no text messages)"
+    )
+    kimoby_api_key: str = Field(
+        "", max_length=256, validate_default=True, description="the Kimoby API key, required with IVR_KIMOBY_URL"
+    )
+    kimoby_api_secret: SecretStr = Field(
+        SecretStr(""), validate_default=True, description="the Kimoby API secret, required with IVR_KIMOBY_URL"
+    )
+    kimoby_webhook_url: AnyHttpUrl | None = Field(
+        None, description="the webhook URL exactly as registered with Kimoby, e.g. "
+        "https://ivr.example.com/webhooks/kimoby (unset: delivery statuses are not received)",
+    )
+    kimoby_webhook_key: SecretStr = Field(
+        SecretStr(""), validate_default=True,
+        description="the webhook's key_authentication from Kimoby, required with IVR_KIMOBY_WEBHOOK_URL",
+    )
+    kimoby_customer_reference: str = Field(
+        "{key_number}", pattern=r"^[A-Za-z0-9_.:-]{0,32}\{key_number\}[A-Za-z0-9_.:-]{0,32}$",
+        description="the Kimoby customer reference of a key holder: {key_number} with up to 32 letters, digits "
+        "or _.:- around it, e.g. KH{key_number}",
+    )
+    codelocks_url: AnyHttpUrl | None = Field(
+        None, description="Codelocks Connect's root, e.g. https://api-connect.codelocks.io (unset: no NetCodes)"
+    )
+    codelocks_api_key: SecretStr = Field(
+        SecretStr(""), validate_default=True, description="the Codelocks x-api-key, required with IVR_CODELOCKS_URL"
+    )
+    codelocks_locks_file: Path | None = Field(
+        None, validate_default=True, description="the lock directory, a TOML file, required with IVR_CODELOCKS_URL"
+    )
+    codelocks_monthly_budget: int = Field(
+        1000, ge=1, le=10_000_000, description="NetCode calls to Codelocks allowed per month, 1 to 10000000"
+    )
     outbound_hours: str = Field(
         "08:00-21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$",
         description="HH:MM-HH:MM, when notices may ring (24 h clock, in IVR_TIMEZONE)",
@@ -386,6 +420,22 @@ class Settings(BaseSettings):
             parse_command(value)
         return value
 
+    @field_validator("kimoby_api_key", "kimoby_api_secret", "codelocks_api_key", "codelocks_locks_file")
+    @classmethod
+    def _required_with_url(cls, value: Any, info: ValidationInfo) -> Any:
+        backend = (info.field_name or "").split("_")[0]
+        shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if info.data.get(f"{backend}_url") is not None and not shown:
+            raise ValueError(f"required with IVR_{backend.upper()}_URL")
+        return value
+
+    @field_validator("kimoby_webhook_key")
+    @classmethod
+    def _webhook_key(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        if info.data.get("kimoby_webhook_url") is not None and not value.get_secret_value():
+            raise ValueError("required with IVR_KIMOBY_WEBHOOK_URL")
+        return value
+
     @field_validator("tts_url")
     @classmethod
     def _tts_url(cls, value: AnyHttpUrl | None, info: ValidationInfo) -> AnyHttpUrl | None:
@@ -420,9 +470,10 @@ def _describe(exc: ValidationError) -> str:
         info = Settings.model_fields.get(field)
         accepts = info.description if info and info.description else error["msg"]
         variable = ENV_PREFIX + field.upper()
-        hidden = any(word in field for word in ("secret", "password", "token", "api_key"))
+        hidden = any(word in field for word in ("secret", "password", "token", "api_key", "webhook_key"))
         shown = "" if hidden else f"={_short(error.get('input'))}"
-        why = f" ({error['ctx']['error']})" if error["type"] == "value_error" and shown else ""
+        reason = str(error["ctx"]["error"]) if error["type"] == "value_error" else ""
+        why = f" ({reason})" if reason and shown and reason not in accepts else ""
         lines.append(f"{variable}{shown} is not valid: expected {accepts}{why}")
     return "\n".join(dict.fromkeys(lines))  # a union's members each fail: one line still
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import click
 import pytest
 import yaml
 
+from ivr.backends.codelocks.sandbox import SAMPLE_LOCKS_FILE
 from ivr.cli import cli
 from ivr.settings import Settings
 
@@ -80,7 +82,7 @@ def test_the_compose_file_follows_the_compose_specification() -> None:
     assert [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors] == []
 
 
-TEST_PROFILE = ("sim", "asterisk-sim", "ictcore")
+TEST_PROFILE = ("sim", "asterisk-sim", "ictcore", "kazoo", "kimoby", "codelocks")
 
 
 def test_services_and_the_test_profile() -> None:
@@ -196,8 +198,9 @@ def _option(command: list[str], name: str) -> str:
 
 
 def test_the_test_profile_peers_are_where_the_header_says() -> None:
-    """The header's `IVR_AMI_HOST=... docker compose --profile test up` and `IVR_ICTCORE_URL=...`
-    name test-profile services listening there, and the service's environment takes them."""
+    """The header's `IVR_AMI_HOST=... docker compose --profile test up`, `IVR_ICTCORE_URL=...`,
+    `IVR_KAZOO_URL=...`, `IVR_KIMOBY_URL=...` and `IVR_CODELOCKS_URL=...` name test-profile
+    services listening there, and the service's environment takes them."""
     header = (ROOT / "docker-compose.yml").read_text().split("\nservices:")[0]
     environment = SERVICES["ivr"]["environment"]
     (ami_host,) = re.findall(r"IVR_AMI_HOST=(\S+) docker compose --profile test up", header)
@@ -212,19 +215,51 @@ def test_the_test_profile_peers_are_where_the_header_says() -> None:
     # No value: compose passes the shell's (or .env's) IVR_ICTCORE_URL, or none; an empty one
     # would be an invalid URL.
     assert "IVR_ICTCORE_URL" in environment and environment["IVR_ICTCORE_URL"] is None
+    (kazoo_host, kazoo_port) = re.findall(r"IVR_KAZOO_URL=http://([a-z-]+):(\d+)/v2 docker compose", header)[0]
+    assert "test" in SERVICES[kazoo_host]["profiles"]
+    assert _option(SERVICES[kazoo_host]["command"], "--port") == kazoo_port
+    assert "IVR_KAZOO_URL" in environment and environment["IVR_KAZOO_URL"] is None
+    (kimoby_host, kimoby_port) = re.findall(r"IVR_KIMOBY_URL=http://([a-z-]+):(\d+)/v1 docker compose", header)[0]
+    assert "test" in SERVICES[kimoby_host]["profiles"]
+    assert _option(SERVICES[kimoby_host]["command"], "--port") == kimoby_port
+    (codelocks_host, codelocks_port) = re.findall(r"IVR_CODELOCKS_URL=http://([a-z-]+):(\d+) ", header)[0]
+    assert "test" in SERVICES[codelocks_host]["profiles"]
+    assert _option(SERVICES[codelocks_host]["command"], "--port") == codelocks_port
+    for key in ("IVR_KIMOBY_URL", "IVR_KIMOBY_WEBHOOK_URL", "IVR_CODELOCKS_URL", "IVR_CODELOCKS_LOCKS_FILE"):
+        assert key in environment and environment[key] is None, key
     for peer, keys in ((ami_host, ("IVR_AMI_USERNAME", "IVR_AMI_SECRET")),
-                       (ictcore_host, ("IVR_ICTCORE_USERNAME", "IVR_ICTCORE_PASSWORD"))):
+                       (ictcore_host, ("IVR_ICTCORE_USERNAME", "IVR_ICTCORE_PASSWORD")),
+                       (kazoo_host, ("IVR_KAZOO_USERNAME", "IVR_KAZOO_ACCOUNT_NAME", "IVR_KAZOO_PASSWORD")),
+                       (kimoby_host, ("IVR_KIMOBY_API_KEY", "IVR_KIMOBY_API_SECRET")),
+                       (codelocks_host, ("IVR_CODELOCKS_API_KEY",))):
         for key in keys:  # the same user and secret, from the same .env name, on both sides
             assert SERVICES[peer]["environment"][key] == environment.get(key, "keybox"), (peer, key)
 
 
 ENV_NAMES = re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / "asterisk-conf" / "asterisk.env.example").read_text(), re.M)
 SAMPLE_ENV = dict.fromkeys(ENV_NAMES, "sample-value-2f9c41d7")
-SAMPLE_ENV |= {"LINE_EXTERNAL_ADDRESS": "127.0.0.1", "LINE_PUBLISH_ADDRESS": "127.0.0.1"}
+SAMPLE_ENV |= {"LINE_EXTERNAL_ADDRESS": "127.0.0.1", "LINE_PUBLISH_ADDRESS": "127.0.0.1",
+               "KAZOO_NOTICE_NUMBER": "5550900"}
+(SAMPLE_LOCKS_IN_IMAGE,) = re.findall(r"IVR_CODELOCKS_LOCKS_FILE=(\S+)", (ROOT / "docker-compose.yml").read_text())
+
+
+def test_the_sample_lock_file_the_header_names_is_in_the_image() -> None:
+    """The image installs the checkout's `ivr/` in place (editable) under /app: the header's lock
+    file is the Codelocks sandbox's sample one, and it ships as package data for a wheel too."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for line in ("WORKDIR /app", "COPY ivr ./ivr", "RUN pip install --no-cache-dir -e ."):
+        assert line in dockerfile.splitlines(), line
+    assert Path(SAMPLE_LOCKS_IN_IMAGE).relative_to("/app") == SAMPLE_LOCKS_FILE.relative_to(ROOT)
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ivr"]
+    assert any(SAMPLE_LOCKS_FILE.relative_to(ROOT / "ivr").match(pattern) for pattern in package_data)
 
 
 @pytest.mark.parametrize("env", [{}, SAMPLE_ENV, SAMPLE_ENV | {"IVR_AMI_HOST": "asterisk-sim",
-                                                               "IVR_ICTCORE_URL": "http://ictcore:8082"}],
+                                                               "IVR_ICTCORE_URL": "http://ictcore:8082",
+                                                               "IVR_KAZOO_URL": "http://kazoo:8083/v2",
+                                                               "IVR_KIMOBY_URL": "http://kimoby:8084/v1",
+                                                               "IVR_CODELOCKS_URL": "http://codelocks:8085",
+                                                               "IVR_CODELOCKS_LOCKS_FILE": SAMPLE_LOCKS_IN_IMAGE}],
                          ids=["empty .env", ".env", "test peers"])
 @pytest.mark.parametrize("name", IVR_IMAGE_SERVICES)
 def test_each_services_environment_is_valid_settings(

@@ -192,3 +192,19 @@ def test_call_without_a_service_says_what_to_do(tmp_path: Path) -> None:
                             env={**os.environ, "IVR_DATA_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert "start `ivr serve`" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_stops_at_start_on_a_bad_lock_directory(tmp_path: Path) -> None:
+    locks = tmp_path / "locks.toml"
+    locks.write_text('[[lock]]\nnumber = 4711\nid = "202011161623"\nmodel = "KL1060C2"\nidentifier = "451254"\n'
+                     'timezone = "Europe/Lodnon"\nduration = 4\n')
+    env = {**os.environ, "IVR_AGI_PORT": "0", "IVR_HTTP_PORT": "0", "IVR_DATA_DIR": str(tmp_path / "data"),
+           "IVR_CODELOCKS_URL": "http://127.0.0.1:9", "IVR_CODELOCKS_API_KEY": "k" * 20,
+           "IVR_CODELOCKS_LOCKS_FILE": str(locks)}
+    result = subprocess.run([sys.executable, "-m", "ivr", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: IVR_CODELOCKS_LOCKS_FILE {locks}: lock #1 (number 4711): timezone: "
+                     "'Europe/Lodnon' is not a time zone"]
+    assert "Traceback" not in result.stderr

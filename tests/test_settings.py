@@ -53,6 +53,8 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("IVR_SANDBOX_FAILURE_RATE", "1.5", "0 to 1"),
         ("IVR_KAZOO_PIVOT_ALLOW", "10.0.0.1/8", "10.0.0.1/8"),
         ("IVR_KAZOO_PIVOT_MARGIN", "0.1", "0.5 to 120"),
+        ("IVR_KIMOBY_CUSTOMER_REFERENCE", "KH{key}", "{key_number}"),
+        ("IVR_CODELOCKS_MONTHLY_BUDGET", "0", "1 to 10000000"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -72,6 +74,24 @@ def test_the_pivot_allow_list_may_be_empty_or_networks(monkeypatch: pytest.Monke
     assert load_settings().kazoo_pivot_allow == ()
     monkeypatch.setenv("IVR_KAZOO_PIVOT_ALLOW", "192.0.2.0/24, 2001:db8::/32")
     assert [str(n) for n in load_settings().kazoo_pivot_allow] == ["192.0.2.0/24", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize(("url", "missing"), [
+    ("IVR_KIMOBY_URL", "IVR_KIMOBY_API_SECRET"),
+    ("IVR_CODELOCKS_URL", "IVR_CODELOCKS_LOCKS_FILE"),
+    ("IVR_KIMOBY_WEBHOOK_URL", "IVR_KIMOBY_WEBHOOK_KEY"),
+])
+def test_a_backend_url_without_its_credentials_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, missing: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("IVR_KIMOBY_API_KEY", "IVR_CODELOCKS_API_KEY"):
+        monkeypatch.setenv(name, "set")
+    monkeypatch.setenv(url, "https://backend.example.test/v1")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(missing) and f"required with {url}" in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

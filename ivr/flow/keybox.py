@@ -1,4 +1,5 @@
-"""The `keybox` route: key holders get update codes and call-before-showing codes.
+"""The `keybox` route: key holders get update codes, call-before-showing codes and, where
+Codelocks is configured, lock NetCodes; where Kimoby is, the code again by text message.
 
 Each function is a step of `docs/call-script.md`, in the order the caller meets them.
 """
@@ -6,22 +7,32 @@ Each function is a step of `docs/call-script.md`, in the order the caller meets 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
 from ivr.backends.kimvoice import CodeType, KeyHolder, KeyHolders, OperationalMode
-from ivr.errors import ApiError, ChannelHangupError, ErrorCode, NotAuthorizedError
+from ivr.errors import ApiError, ChannelHangupError, ErrorCode, NetCodeNotAllowedError, NotAuthorizedError, SmsError
 from ivr.flow.dialog import ATTEMPTS, Dialog, EndCall, GaveUp, TooManyAttempts
 from ivr.flow.guard import SignInLocked
 from ivr.flow.services import Services
+from ivr.flow.texts import code_text
 from ivr.flow.validators import is_box_number, is_four_digits, is_key_number
 from ivr.logging import mask_code
-from ivr.records import Outcome
+from ivr.records import Outcome, TextMessage
 
 T = TypeVar("T")
 
-UPDATE, CBS = "1", "2"
-AGAIN, ANOTHER, END = "1", "2", "9"
+UPDATE, CBS, NETCODE = "1", "2", "3"
+AGAIN, ANOTHER, TEXT, END = "1", "2", "3", "9"
+
+
+@dataclass(frozen=True)
+class CodeRead:
+    """A code the caller was given: what reads it (again), and the words of a text that holds it."""
+
+    read: Callable[[], Awaitable[None]]
+    text: str
 
 
 async def keybox(d: Dialog, s: Services) -> Outcome:
@@ -155,18 +166,27 @@ async def codes(d: Dialog, s: Services, key_number: int, holder: KeyHolder, memb
     """The code-type menu, the code, and the after-code menu, until the caller is done."""
     while True:
         d.step("choose-code-type")
-        choice = await d.menu("choose-code-type", UPDATE + CBS, repeat=True)
-        code_type = CodeType.UPDATE if choice == UPDATE else CodeType.CBS
-        d.step("validate-key-holder")
-        revalidate = partial(validate, d, s, key_number, member, pod, code_type)
-        await revalidate()
-        if code_type is CodeType.UPDATE:
-            read = await update_code(d, s, key_number, holder, member, pod, revalidate)
-            outcome = Outcome.UPDATE_CODE_READ
+        if s.netcodes is not None:
+            choice = await d.menu("choose-code-type-netcode", UPDATE + CBS + NETCODE, repeat=True)
         else:
-            read, outcome = await cbs_code(d, s, key_number, holder, revalidate), Outcome.CBS_CODE_READ
-        await read()
-        if not await another_code(d, read):
+            choice = await d.menu("choose-code-type", UPDATE + CBS, repeat=True)
+        if choice == NETCODE:
+            got = await lock_netcode(d, s, member)
+            if got is None:
+                continue  # not allowed on that lock: the code types again
+            outcome = Outcome.NETCODE_READ
+        else:
+            code_type = CodeType.UPDATE if choice == UPDATE else CodeType.CBS
+            d.step("validate-key-holder")
+            revalidate = partial(validate, d, s, key_number, member, pod, code_type)
+            await revalidate()
+            if code_type is CodeType.UPDATE:
+                got = await update_code(d, s, key_number, holder, member, pod, revalidate)
+                outcome = Outcome.UPDATE_CODE_READ
+            else:
+                got, outcome = await cbs_code(d, s, key_number, holder, revalidate), Outcome.CBS_CODE_READ
+        await got.read()
+        if not await another_code(d, s, key_number, got):
             raise EndCall(outcome)
 
 
@@ -199,7 +219,7 @@ async def validated(
 async def update_code(
     d: Dialog, s: Services, key_number: int, holder: KeyHolder, member: int, pod: int,
     revalidate: Callable[[], Awaitable[None]],
-) -> Callable[[], Awaitable[None]]:
+) -> CodeRead:
     """Fetch the update code; return what reads it to the caller (again, if asked)."""
     d.step("get-update-code")
     code = await validated(
@@ -212,12 +232,13 @@ async def update_code(
         await d.read_code("your-update-code-is", code.update_code)
         await d.speak(code.instructions or "")
 
-    return read
+    return CodeRead(read, code_text(s.catalog.text("your-update-code-is", d.record.language), code.update_code,
+                                    code.instructions or ""))
 
 
 async def cbs_code(
     d: Dialog, s: Services, key_number: int, holder: KeyHolder, revalidate: Callable[[], Awaitable[None]]
-) -> Callable[[], Awaitable[None]]:
+) -> CodeRead:
     """Box number, shackle code, the CBS code; return what reads it to the caller."""
     box = await ask_box_number(d)
     shackle = await ask_shackle_code(d)
@@ -246,7 +267,32 @@ async def cbs_code(
         await d.read_code("your-cbs-code-is", code.cbs_code)
         await d.speak(holder.cbs_instructions or "")
 
-    return read
+    return CodeRead(read, code_text(s.catalog.text("your-cbs-code-is", d.record.language), code.cbs_code,
+                                    holder.cbs_instructions or ""))
+
+
+async def lock_netcode(d: Dialog, s: Services, member: int) -> CodeRead | None:
+    """The lock number, then its NetCode; None when the member may not open that lock.
+
+    An unknown lock number is an invalid entry (asked again). Codelocks failing, or its quota
+    used up, ends the call as any backend failure does (`system-unavailable`, then an agent).
+    """
+    netcodes = s.netcodes
+    assert netcodes is not None, "offered only with Codelocks"
+    d.step("enter-lock-number")
+    lock = await d.ask("enter-lock-number", max_digits=10, valid=netcodes.knows)
+    d.step("get-netcode")
+    try:
+        netcode = await d.backend("GetNetCode", netcodes.netcode(lock, member))
+    except NetCodeNotAllowedError:
+        await d.play("not-authorized")
+        return None
+
+    async def read() -> None:
+        d.step("read-netcode")
+        await d.read_code("your-netcode-is", netcode)
+
+    return CodeRead(read, code_text(s.catalog.text("your-netcode-is", d.record.language), netcode))
 
 
 async def ask_box_number(d: Dialog) -> int:
@@ -259,14 +305,38 @@ async def ask_shackle_code(d: Dialog) -> str:
     return await d.ask("enter-shackle-code", max_digits=4, valid=is_four_digits)
 
 
-async def another_code(d: Dialog, read: Callable[[], Awaitable[None]]) -> bool:
-    """The after-code menu: True when the caller wants another code."""
+async def another_code(d: Dialog, s: Services, key_number: int, got: CodeRead) -> bool:
+    """The after-code menu: True when the caller wants another code. With Kimoby, 3 sends the
+    code by text message, once: after `sms-sent` the menu no longer offers it."""
+    texted = False
     while True:
         d.step("after-code-menu")
+        offer_text = s.texts is not None and not texted
         try:
-            choice = await d.menu("after-code-menu", AGAIN + ANOTHER + END, attempts=2)
+            if offer_text:
+                choice = await d.menu("after-code-menu-sms", AGAIN + ANOTHER + TEXT + END, attempts=2)
+            else:
+                choice = await d.menu("after-code-menu", AGAIN + ANOTHER + END, attempts=2)
         except TooManyAttempts:
             return False  # no answer twice: the code was read, say goodbye
-        if choice != AGAIN:
+        if choice == TEXT:
+            texted = await text_code(d, s, key_number, got.text)
+        elif choice == AGAIN:
+            await got.read()
+        else:
             return choice == ANOTHER
-        await read()
+
+
+async def text_code(d: Dialog, s: Services, key_number: int, text: str) -> bool:
+    """Send the code by text message: `sms-sent`, or `sms-unavailable` (and the menu again)."""
+    texts = s.texts
+    assert texts is not None, "offered only with Kimoby"
+    d.step("send-sms")
+    try:
+        message_id = await d.backend("SendText", texts.send(key_number, text))
+    except SmsError:
+        await d.play("sms-unavailable")
+        return False
+    d.record.texts.append(TextMessage(id=message_id))
+    await d.play("sms-sent")
+    return True

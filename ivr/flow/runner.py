@@ -10,7 +10,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from ivr.errors import ChannelHangupError, ChannelProtocolError, KimVoiceError, SignInThrottledError, StoreError
+from ivr.errors import (
+    ChannelHangupError,
+    ChannelProtocolError,
+    KimVoiceError,
+    NetCodeError,
+    SignInThrottledError,
+    StoreError,
+)
 from ivr.flow.announce import announce
 from ivr.flow.call import Call
 from ivr.flow.dialog import Dialog, EndCall, GaveUp, OperatorRequested, TooManyAttempts
@@ -75,7 +82,7 @@ async def _run(d: Dialog, s: Services) -> Outcome:
     except TooManyAttempts as exc:
         return await _after(d, "too-many-attempts", "too_many_attempts", Outcome.TOO_MANY_ATTEMPTS,
                             f"at {exc.question}")
-    except KimVoiceError as exc:
+    except (KimVoiceError, NetCodeError) as exc:
         log.warning("flow.backend_failed", error=str(exc), step=d.record.last_step)
         return await _after(d, "system-unavailable", "unavailable", Outcome.UNAVAILABLE, type(exc).__name__)
     except (StoreError, SignInThrottledError) as exc:

@@ -8,9 +8,12 @@ from functools import cached_property
 from typing import Protocol
 
 from ivr.backends.kimvoice import KimVoice
+from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.flow.dialog import DialogConfig
 from ivr.flow.guard import GuardLimits, LockoutStore, SignInGuard
+from ivr.flow.netcodes import LockNetCodes
 from ivr.flow.records import Announcements, CallRecords
+from ivr.flow.texts import CodeTexts
 from ivr.records import CallRecord
 from ivr.settings import Settings
 from ivr.tts import TtsCache
@@ -38,6 +41,10 @@ class Services:
     tts: TtsCache
     settings: Settings
     sinks: list[RecordSink] = field(default_factory=list)
+    texts: CodeTexts | None = None
+    """The code by text message (Kimoby), when configured."""
+    netcodes: LockNetCodes | None = None
+    """Lock NetCodes (Codelocks), when configured."""
 
     @property
     def records(self) -> CallRecords:
@@ -46,6 +53,11 @@ class Services:
     @property
     def announcements(self) -> Announcements:
         return self.store
+
+    @cached_property
+    def catalog(self) -> PromptCatalog:
+        """The prompts' texts: a text message says in words what the caller heard."""
+        return PromptCatalog.load(default_prompts_dir())
 
     @cached_property
     def dialog_config(self) -> DialogConfig:

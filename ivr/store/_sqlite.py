@@ -22,11 +22,14 @@ from ivr.errors import StoreError
 from ivr.flow.guard import Lock, StoredFailure
 from ivr.records import CallRecord
 from ivr.store._jobs import JOBS_SCHEMA, JobTables
+from ivr.store._netcodes import NETCODES_SCHEMA, NetCodeTables
+from ivr.store._texts import TEXTS_SCHEMA, TextTables
 
-_VERSION = 3
+_VERSION = 4
 """`PRAGMA user_version` of the schema below, which `_migrate` brings older files up to.
 0: the first schema (a call record per call id, lockouts by key number in clear); 2: before
-outbound jobs (records without `attempt_id`, a producer-less `announcements` table)."""
+outbound jobs (records without `attempt_id`, a producer-less `announcements` table); 3: before
+text messages and NetCodes (their tables are new: nothing to carry over)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS call_records (
@@ -57,9 +60,9 @@ CREATE TABLE IF NOT EXISTS lock_clears (
 """
 
 
-class SqliteStore(JobTables):
-    """Call records, lockouts and outbound jobs over one SQLite database (WAL: readers never
-    wait on the writer)."""
+class SqliteStore(JobTables, TextTables, NetCodeTables):
+    """Call records, lockouts, outbound jobs, text-message statuses and NetCodes over one SQLite
+    database (WAL: readers never wait on the writer)."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path, clock: Callable[[], float] = time.time) -> None:
         self._db = db
@@ -217,7 +220,8 @@ class SqliteStore(JobTables):
         async with self._db.execute(
             "SELECT record FROM call_records ORDER BY started DESC, id DESC LIMIT ?", (limit,)
         ) as cursor:
-            return [CallRecord.model_validate_json(row[0]) async for row in cursor]
+            records = [CallRecord.model_validate_json(row[0]) async for row in cursor]
+        return await self._with_text_status(records)
 
     async def get(self, call_id: str) -> CallRecord | None:
         """The newest record of `call_id` (see `all_of` for every one)."""
@@ -229,7 +233,8 @@ class SqliteStore(JobTables):
         async with self._db.execute(
             "SELECT record FROM call_records WHERE call_id = ? ORDER BY id DESC", (call_id,)
         ) as cursor:
-            return [CallRecord.model_validate_json(row[0]) async for row in cursor]
+            records = [CallRecord.model_validate_json(row[0]) async for row in cursor]
+        return await self._with_text_status(records)
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -241,6 +246,8 @@ class SqliteStore(JobTables):
             await db.execute("DELETE FROM guesses WHERE at < ?", (lockouts_before,))
             await db.execute("DELETE FROM subject_locks WHERE until < ?", (self._clock(),))
             await db.execute("DELETE FROM lock_clears WHERE at < ?", (lockouts_before,))
+            await self._purge_texts(db, records_before)
+            await self._purge_netcodes(db)
         return int(cursor.rowcount or 0)
 
 
@@ -250,7 +257,7 @@ async def _migrate(db: aiosqlite.Connection) -> None:
     version = int(row[0]) if row else 0
     if version > _VERSION:
         raise StoreError(f"the database was written by a newer keybox-ivr (schema {version}, this one: {_VERSION})")
-    await db.executescript(_SCHEMA + JOBS_SCHEMA)
+    await db.executescript(_SCHEMA + JOBS_SCHEMA + TEXTS_SCHEMA + NETCODES_SCHEMA)
     async with db.execute("PRAGMA table_info(call_records)") as cursor:
         columns = {row[1] async for row in cursor}
     if "attempt_id" not in columns:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ivr.embedded_http import read_capped
 from ivr.errors import JobConflictError, JobInputError, JobNotFoundError, StoreError
 from ivr.logging import ThrottledWarning, get_logger
 from ivr.outbound import JobRequest, request_errors
@@ -218,16 +219,10 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 async def _read_capped(request: Request) -> bytes:
     """The body, refused (413) as soon as it passes `MAX_BODY`, whatever Content-Length said."""
-    too_large = _Refused(413, "too_large", [("body", f"must be at most {MAX_BODY} bytes")])
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        raise too_large
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > MAX_BODY:
-            raise too_large
-    return bytes(received)
+    body = await read_capped(request, MAX_BODY)
+    if body is None:
+        raise _Refused(413, "too_large", [("body", f"must be at most {MAX_BODY} bytes")])
+    return body
 
 
 def _no_constant(name: str) -> NoReturn:

@@ -18,10 +18,14 @@ def shipped() -> PromptCatalog:
     return PromptCatalog.load(default_prompts_dir())
 
 
-def test_contract_and_announce_menu_make_36_distinct_prompt_ids() -> None:
-    assert len(PROMPT_IDS) == 36
-    assert len(set(PROMPT_IDS)) == 36
+def test_contract_and_our_three_make_38_distinct_prompt_ids() -> None:
+    """The contract's 35, the announce route's menu, and the two menus that offer a third
+    choice (a NetCode, a text message) only where that backend is configured."""
+    assert len(PROMPT_IDS) == 38
+    assert len(set(PROMPT_IDS)) == 38
     assert PROMPT_IDS[-1] == "announce-menu"
+    assert PROMPT_IDS.index("choose-code-type-netcode") == PROMPT_IDS.index("choose-code-type") + 1
+    assert PROMPT_IDS.index("after-code-menu-sms") == PROMPT_IDS.index("after-code-menu") + 1
 
 
 def test_shipped_catalog_has_no_problems(shipped: PromptCatalog) -> None:

@@ -8,9 +8,6 @@ from pathlib import Path
 import ivr.flow
 from ivr.catalog import PROMPT_IDS
 
-# Prompts of features later issues bring: lock NetCodes (Codelocks) and codes by text (Kimoby).
-RESERVED = {"your-netcode-is", "enter-lock-number", "sms-sent", "sms-unavailable"}
-
 
 def literals_in_the_flow() -> set[str]:
     found: set[str] = set()
@@ -24,11 +21,5 @@ def literals_in_the_flow() -> set[str]:
 
 
 def test_every_prompt_is_played_by_the_flow() -> None:
-    unused = set(PROMPT_IDS) - literals_in_the_flow() - RESERVED
+    unused = set(PROMPT_IDS) - literals_in_the_flow()
     assert not unused, f"prompt texts no step plays: {sorted(unused)}"
-
-
-def test_reserved_prompts_are_still_unused() -> None:
-    # When a feature starts to play one, it leaves RESERVED.
-    assert not RESERVED & literals_in_the_flow()
-    assert set(PROMPT_IDS) >= RESERVED

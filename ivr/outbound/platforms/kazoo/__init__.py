@@ -5,6 +5,7 @@ for Kazoo in tests and demos is `ivr.outbound.platforms.kazoo.sandbox`.
 `KazooClient` speaks the crossbar subset the line uses: `user_auth`/`api_auth` with one renewal
 on a 401, quickcalls carrying the job id as a custom application variable, `cellphone` devices,
 pivot callflows, CDRs found by that variable, and the channels in progress.
+`provision_pivot` and `pivot_callflows` make and list the callflows that pivot to the service.
 """
 
 from ivr.outbound.platforms.kazoo._client import (
@@ -20,6 +21,13 @@ from ivr.outbound.platforms.kazoo._client import (
     pivot_flow,
 )
 from ivr.outbound.platforms.kazoo._platform import FOLLOW_LIMIT, KazooPlatform, bridge_outcome, leg_end
+from ivr.outbound.platforms.kazoo._provision import (
+    PivotCallflow,
+    Provisioned,
+    pivot_callflows,
+    provision_pivot,
+    same_number,
+)
 
 __all__ = [
     "FOLLOW_LIMIT",
@@ -31,9 +39,14 @@ __all__ = [
     "Channel",
     "KazooClient",
     "KazooPlatform",
+    "PivotCallflow",
+    "Provisioned",
     "Quickcall",
     "bridge_outcome",
     "gregorian",
     "leg_end",
+    "pivot_callflows",
     "pivot_flow",
+    "provision_pivot",
+    "same_number",
 ]

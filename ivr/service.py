@@ -16,7 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from ivr.backends.codelocks import CodelocksClient, DirectoryNetCodes, NetCodes, load_locks
+from ivr.backends.codelocks.sandbox import SAMPLE_LOCKS_FILE, CodelocksSandboxServer
+from ivr.backends.codelocks.sandbox import SANDBOX_API_KEY as CODELOCKS_SANDBOX_KEY
 from ivr.backends.kimoby import KimobyClient, KimobyTexts, WebhookReceiver
+from ivr.backends.kimoby.sandbox import SANDBOX_API_KEY as KIMOBY_SANDBOX_KEY
+from ivr.backends.kimoby.sandbox import SANDBOX_API_SECRET as KIMOBY_SANDBOX_SECRET
+from ivr.backends.kimoby.sandbox import KimobySandboxServer
 from ivr.backends.kimvoice import check_sandbox_use, open_kimvoice
 from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.embedded_http import EmbeddedHttpServer
@@ -32,7 +37,7 @@ from ivr.outbound import CallingHours, JobStore, Outbound, Platform, Runner
 from ivr.outbound.platforms.asterisk import AsteriskPlatform
 from ivr.outbound.platforms.ictcore import IctCorePlatform
 from ivr.outbound.platforms.kazoo import KazooClient, KazooPlatform
-from ivr.settings import Settings
+from ivr.settings import SANDBOX_URL, Settings
 from ivr.sim import SimulatedAmi, SoundLibrary
 from ivr.store import SqliteStore
 from ivr.transports.agi import FastAgiServer
@@ -61,18 +66,42 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await guard.open()
         services = Services(kimvoice, store, guard, TtsCache.from_settings(settings), settings, sinks=[store.save])
         if settings.kimoby_url is not None:
-            kimoby = KimobyClient(str(settings.kimoby_url), settings.kimoby_api_key,
-                                  settings.kimoby_api_secret.get_secret_value())
-            stack.push_async_callback(kimoby.aclose)
-            services.texts = KimobyTexts(kimoby, reference=settings.kimoby_customer_reference,
-                                         unsubscribed=store.is_unsubscribed)
-        if settings.codelocks_url is not None and settings.codelocks_locks_file is not None:
-            directory = load_locks(settings.codelocks_locks_file)  # a bad file stops the start, one line
-            codelocks = CodelocksClient(str(settings.codelocks_url), settings.codelocks_api_key.get_secret_value())
-            stack.push_async_callback(codelocks.aclose)
-            services.netcodes = DirectoryNetCodes(
-                directory, NetCodes(codelocks, store, monthly_budget=settings.codelocks_monthly_budget))
+            services.texts = await _kimoby(settings, store, stack)
+        if settings.codelocks_url is not None:
+            services.netcodes = await _codelocks(settings, store, stack)
         yield services
+
+
+async def _kimoby(settings: Settings, store: SqliteStore, stack: AsyncExitStack) -> KimobyTexts:
+    """Kimoby, or with `IVR_KIMOBY_URL=sandbox` its sandbox on loopback, closed with `stack`."""
+    url, key, secret = str(settings.kimoby_url), settings.kimoby_api_key, settings.kimoby_api_secret.get_secret_value()
+    if settings.kimoby_url == SANDBOX_URL:
+        sandbox = KimobySandboxServer()
+        await sandbox.start()
+        stack.push_async_callback(sandbox.stop)
+        url, key, secret = sandbox.api_url, KIMOBY_SANDBOX_KEY, KIMOBY_SANDBOX_SECRET
+        log.warning("kimoby.sandbox_in_use", effect="texts go to the sandbox's test customers, never a phone")
+    client = KimobyClient(url, key, secret)
+    stack.push_async_callback(client.aclose)
+    return KimobyTexts(client, reference=settings.kimoby_customer_reference, unsubscribed=store.is_unsubscribed)
+
+
+async def _codelocks(settings: Settings, store: SqliteStore, stack: AsyncExitStack) -> DirectoryNetCodes:
+    """Codelocks and the lock directory (a bad file stops the start, one line), or with
+    `IVR_CODELOCKS_URL=sandbox` its sandbox on loopback and, unless a file is named, its sample locks."""
+    url, key = str(settings.codelocks_url), settings.codelocks_api_key.get_secret_value()
+    locks = settings.codelocks_locks_file
+    if settings.codelocks_url == SANDBOX_URL:
+        sandbox = CodelocksSandboxServer()
+        await sandbox.start()
+        stack.push_async_callback(sandbox.stop)
+        url, key, locks = sandbox.url, CODELOCKS_SANDBOX_KEY, locks or SAMPLE_LOCKS_FILE
+        log.warning("codelocks.sandbox_in_use", effect="callers get the sandbox's NetCodes, which open no lock")
+    assert locks is not None, "settings ask for the file with a Codelocks URL"
+    directory = load_locks(locks)
+    client = CodelocksClient(url, key)
+    stack.push_async_callback(client.aclose)
+    return DirectoryNetCodes(directory, NetCodes(client, store, monthly_budget=settings.codelocks_monthly_budget))
 
 
 class Service:

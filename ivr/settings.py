@@ -251,11 +251,13 @@ class Settings(BaseSettings):
         5.0, ge=0, le=60, description="seconds, 0 to 60, each sound of a pivot answer is allowed to play before "
         "Kazoo's next request is due",
     )
-    kimoby_url: AnyHttpUrl | None = Field(
-        None, description="Kimoby's API root, e.g. https://api.kimoby.com/v1 (unset: no text messages)"
+    kimoby_url: AnyHttpUrl | Literal["sandbox"] | None = Field(
+        None, description="Kimoby's API root, e.g. https://api.kimoby.com/v1, or sandbox for the embedded Kimoby "
+        "sandbox (unset: no text messages)",
     )
     kimoby_api_key: str = Field(
-        "", max_length=256, validate_default=True, description="the Kimoby API key, required with IVR_KIMOBY_URL"
+        "", max_length=256, validate_default=True,
+        description="the Kimoby API key, required with IVR_KIMOBY_URL (but for the sandbox)",
     )
     kimoby_api_secret: SecretStr = Field(
         SecretStr(""), validate_default=True, description="the Kimoby API secret, required with IVR_KIMOBY_URL"
@@ -273,8 +275,9 @@ class Settings(BaseSettings):
         description="the Kimoby customer reference of a key holder: {key_number} with up to 32 letters, digits "
         "or _.:- around it, e.g. KH{key_number}",
     )
-    codelocks_url: AnyHttpUrl | None = Field(
-        None, description="Codelocks Connect's root, e.g. https://api-connect.codelocks.io (unset: no NetCodes)"
+    codelocks_url: AnyHttpUrl | Literal["sandbox"] | None = Field(
+        None, description="Codelocks Connect's root, e.g. https://api-connect.codelocks.io, or sandbox for the "
+        "embedded Codelocks sandbox and its sample locks (unset: no NetCodes)",
     )
     codelocks_api_key: SecretStr = Field(
         SecretStr(""), validate_default=True, description="the Codelocks x-api-key, required with IVR_CODELOCKS_URL"
@@ -425,7 +428,7 @@ class Settings(BaseSettings):
     def _required_with_url(cls, value: Any, info: ValidationInfo) -> Any:
         backend = (info.field_name or "").split("_")[0]
         shown = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if info.data.get(f"{backend}_url") is not None and not shown:
+        if info.data.get(f"{backend}_url") not in (None, SANDBOX_URL) and not shown:
             raise ValueError(f"required with IVR_{backend.upper()}_URL")
         return value
 

@@ -375,6 +375,16 @@ def test_netcode_without_codelocks_exits_2(tmp_path: Path) -> None:
     assert only_line(result.stderr) == "error: IVR_CODELOCKS_URL is not set: no Codelocks to ask"
 
 
+@pytest.mark.parametrize("command", [["netcode", "--lock", "4711"],
+                                     ["sms", "send", "--key-number", "123456", "--code", CODE], ["sms", "webhooks"]])
+def test_an_embedded_sandbox_is_not_asked_from_another_process(tmp_path: Path, command: list[str]) -> None:
+    environment = {"IVR_DATA_DIR": str(tmp_path), "IVR_KIMOBY_URL": "sandbox", "IVR_CODELOCKS_URL": "sandbox"}
+    result = ivr(environment, *command)
+    assert result.exit_code == 2
+    line = only_line(result.stderr)
+    assert "=sandbox is the sandbox inside `ivr serve`" in line and "-sandbox` and point" in line
+
+
 # -- the sandboxes' commands, as QA runs them -----------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import click
 
 from ivr.cli._common import read_settings, run, until_signal, usage, verbose_logs
 from ivr.errors import IvrError, SettingsError
+from ivr.settings import SANDBOX_URL
 
 
 @click.command("netcode")
@@ -26,6 +27,9 @@ async def netcode(lock_number: str, duration: int | None) -> None:
     from ivr.store import SqliteStore
 
     settings = read_settings(log_level=None if verbose_logs() else "error")
+    if settings.codelocks_url == SANDBOX_URL:
+        usage("IVR_CODELOCKS_URL=sandbox is the sandbox inside `ivr serve`: run `ivr codelocks-sandbox` and point "
+              "IVR_CODELOCKS_URL at it to ask it from here")
     if settings.codelocks_url is None or settings.codelocks_locks_file is None:
         usage("IVR_CODELOCKS_URL is not set: no Codelocks to ask")
     locks = load_locks(settings.codelocks_locks_file)

@@ -14,7 +14,7 @@ import click
 from ivr.cli._common import printable, read_settings, run, until_signal, usage, verbose_logs
 from ivr.errors import IvrError, SettingsError, SmsInputError
 from ivr.logging import mask_code
-from ivr.settings import Settings
+from ivr.settings import SANDBOX_URL, Settings
 
 if TYPE_CHECKING:
     from ivr.backends.kimoby import KimobyClient
@@ -23,6 +23,8 @@ INTRO_PROMPTS = {"update": "your-update-code-is", "cbs": "your-cbs-code-is", "ne
 """The prompt the caller hears before each kind of code: the words a text starts with."""
 _CODE = re.compile(r"^[0-9]{4,12}$")
 _NO_KIMOBY = "IVR_KIMOBY_URL is not set: no Kimoby to ask"
+_EMBEDDED_KIMOBY = ("IVR_KIMOBY_URL=sandbox is the sandbox inside `ivr serve`: run `ivr kimoby-sandbox` and point "
+                    "IVR_KIMOBY_URL at it to ask it from here")
 
 
 @click.group()
@@ -61,6 +63,8 @@ async def sms_send(key_number: int, code: str, kind: str, language: str | None) 
     settings = read_settings(log_level=None if verbose_logs() else "error")
     if settings.kimoby_url is None:
         usage(_NO_KIMOBY)
+    if settings.kimoby_url == SANDBOX_URL:
+        usage(_EMBEDDED_KIMOBY)
     if not _CODE.match(code):
         usage("--code: 4 to 12 digits")
     language = language or settings.languages[0]
@@ -107,6 +111,8 @@ async def sms_webhooks(register: str | None, replace: bool, delete: str | None) 
     settings = read_settings(log_level=None if verbose_logs() else "error", kimoby_webhook_key="unused here")
     if settings.kimoby_url is None:
         usage(_NO_KIMOBY)
+    if settings.kimoby_url == SANDBOX_URL:
+        usage(_EMBEDDED_KIMOBY)
     ours = str(settings.kimoby_webhook_url) if settings.kimoby_webhook_url is not None else None
     url = (register or ours) if register is not None else None
     if register is not None and not url:

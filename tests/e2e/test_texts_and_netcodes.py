@@ -233,3 +233,14 @@ async def test_no_code_text_or_secret_reaches_the_log(tmp_path: Path, kimoby: Ki
         assert secret not in logged
     for message in kimoby.sandbox.messages.values():
         assert message["body"] not in logged
+
+
+async def test_both_sandboxes_embedded_by_name(tmp_path: Path) -> None:
+    """`IVR_KIMOBY_URL=sandbox` and `IVR_CODELOCKS_URL=sandbox`: a newcomer's line offers both
+    with nothing else running (the sample lock directory, the sandboxes' own credentials)."""
+    async with running_line(tmp_path, kimoby_url="sandbox", codelocks_url="sandbox") as line:
+        call = await line.call("123456#2580#" "3" "4711#" "3" "9")
+    assert call.prompts == [*START, "choose-code-type-netcode", "enter-lock-number", "your-netcode-is",
+                            "after-code-menu-sms", "sms-sent", "after-code-menu", "goodbye"]
+    assert call.heard.said_digits[0] in netcodes_now("4711")
+    assert call.record.outcome is Outcome.NETCODE_READ and len(call.record.texts) == 1

@@ -82,13 +82,13 @@ class PivotApp:
     # -- the endpoint ----------------------------------------------------------------------
 
     async def _endpoint(self, request: Request) -> Response:
-        refused = self._refuse(request)
+        query = _query(request)
+        refused = self._refuse(request, query)
         if refused is not None:
             return refused
         route = request.path_params["route"]
         if not _ROUTE.fullmatch(route):
             return PlainTextResponse("Not Found", status_code=404)
-        query = _query(request)
         if query is None:
             return PlainTextResponse("Bad Request", status_code=400)
         params: dict[str, Any] = {k: v for k, v in query.items() if k not in ("secret", TURN)}
@@ -130,7 +130,7 @@ class PivotApp:
                 return PlainTextResponse("Conflict", status_code=409)
         return JSONResponse(kazoo.callflow(modules))
 
-    def _refuse(self, request: Request) -> Response | None:
+    def _refuse(self, request: Request, query: dict[str, str] | None) -> Response | None:
         client = request.client.host if request.client else None
         if self._allow is not None and not allowed(self._allow, client):
             _unauthorized.note(reason="address")
@@ -140,7 +140,7 @@ class PivotApp:
                 _unauthorized.note(reason="no secret configured")
                 return PlainTextResponse("Unauthorized", status_code=401)
             return None
-        given = (_query(request) or {}).get("secret", "")
+        given = (query or {}).get("secret", "")
         if not hmac.compare_digest(given.encode(), self._secret):
             _unauthorized.note(reason="secret")
             return PlainTextResponse("Unauthorized", status_code=401)

@@ -136,6 +136,19 @@ async def test_a_quickcall_answered_too_late_is_followed_never_sent_again(server
     assert server.sandbox.requests["GET /users/{id}/quickcall"] == 1
 
 
+async def test_a_token_that_expires_mid_job_is_renewed_and_the_call_followed(server: KazooSandboxServer,
+                                                                            platform: KazooPlatform) -> None:
+    def expire(refs: dict[str, str]) -> None:
+        if "call_ids" in refs:  # Kazoo took the quickcall; every token dies before the first poll
+            server.sandbox.revoke_tokens()
+
+    ctx = WatchingContext(bridge(), expire)
+    end = await platform.place(ctx)
+    assert end.state is JobState.COMPLETED
+    assert server.sandbox.quickcalls[ctx.attempt.id] == 1
+    assert server.sandbox.requests["PUT /user_auth"] == 2  # the first token, and one renewal
+
+
 async def test_a_5xx_before_the_quickcall_placed_nothing(server: KazooSandboxServer,
                                                          platform: KazooPlatform) -> None:
     server.sandbox.knobs.fail_next = [503]

@@ -13,7 +13,8 @@ The call flow decides what a caller hears by the class of the error, never by it
     │   │   └── MaintenanceError     9001 (also an UnavailableError)
     │   └── UnavailableError         the caller should hear `system-unavailable`
     │       ├── DeadlineExceededError    the call's deadline passed
-    │       └── BadResponseError         a body that is not the promised JSON
+    │       ├── BadResponseError         a body that is not the promised JSON
+    │       └── CircuitOpenError         not asked: KimVoice kept failing, the breaker is open
     ├── TtsError                     a TTS engine or sox could not make a sound
     ├── StoreError                   the store cannot keep what the line must keep (fail closed)
     ├── SignInThrottledError         the line is paced against guessing and this caller got no turn
@@ -89,6 +90,11 @@ class DeadlineExceededError(UnavailableError):
 
 class BadResponseError(UnavailableError):
     """KimVoice answered with a body that is not the JSON model the contract promises."""
+
+
+class CircuitOpenError(UnavailableError):
+    """Nothing was sent: most of KimVoice's recent answers were failures, and the client's
+    circuit breaker refuses requests for a while (`ivr.backends.kimvoice.CircuitBreaker`)."""
 
 
 class ErrorCode(IntEnum):

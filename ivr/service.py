@@ -22,7 +22,7 @@ from ivr.backends.kimoby import KimobyClient, KimobyTexts, WebhookReceiver
 from ivr.backends.kimoby.sandbox import SANDBOX_API_KEY as KIMOBY_SANDBOX_KEY
 from ivr.backends.kimoby.sandbox import SANDBOX_API_SECRET as KIMOBY_SANDBOX_SECRET
 from ivr.backends.kimoby.sandbox import KimobySandboxServer
-from ivr.backends.kimvoice import check_sandbox_use, open_kimvoice
+from ivr.backends.kimvoice import KimVoiceClient, check_sandbox_use, open_kimvoice
 from ivr.catalog import PromptCatalog, default_prompts_dir
 from ivr.embedded_http import EmbeddedHttpServer
 from ivr.errors import SettingsError, StoreError
@@ -122,6 +122,11 @@ class Service:
         self.simulated_ami: SimulatedAmi | None = None
         self.metrics = Metrics(routes=tuple(ROUTES))
         services.sinks.append(self.metrics.observe)
+        breaker = None
+        if isinstance(services.kimvoice, KimVoiceClient):
+            services.kimvoice.on_retry.append(self.metrics.kimvoice_retried)
+            services.kimvoice.breaker.on_change.append(self.metrics.kimvoice_breaker_now)
+            breaker = services.kimvoice.breaker
         services.guard.on_engaged = self.metrics.guard_engaged_by
         self.agi = FastAgiServer(self._handle, settings.agi_host, settings.agi_port,
                                  env_timeout=settings.agi_env_timeout, allow=settings.agi_allow)
@@ -149,7 +154,8 @@ class Service:
                        health_timeout=settings.kimvoice_health_timeout, sandbox=settings.embedded_sandbox,
                        tts_dir=services.tts.directory, sounds_dir=settings.sounds_dir,
                        outbound=self.outbound if settings.api == "on" else None, api_tokens=settings.api_tokens,
-                       outbound_status=self._outbound_status, extra_routes=[*self.pivot.routes, *webhooks]),
+                       outbound_status=self._outbound_status, extra_routes=[*self.pivot.routes, *webhooks],
+                       breaker=(lambda: breaker.state.value) if breaker is not None else None),
             settings.http_host, settings.http_port,
             max_connections=settings.http_max_connections, header_timeout=settings.http_header_timeout,
             allow=settings.http_allow,

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     )
     kimvoice_timeout: float = Field(8.0, gt=0, le=120, description="seconds, more than 0 and at most 120")
     kimvoice_health_timeout: float = Field(2.0, gt=0, le=30, description="seconds, more than 0 and at most 30")
+    kimvoice_breaker_seconds: float = Field(
+        5.0, gt=0, le=300, description="seconds KimVoice is not asked once most of its recent answers failed, "
+        "before a few trial requests (more than 0, at most 300)",
+    )
 
     agi_host: str = Field("127.0.0.1", min_length=1, description="a host name or IP address to listen on")
     agi_port: int = Field(4573, ge=0, le=65535, description=_PORT)
@@ -310,7 +314,9 @@ class Settings(BaseSettings):
         "Normal", description="Normal or DisasterRecovery"
     )
     sandbox_latency: float = Field(0.0, ge=0, le=60, description="seconds added to every answer, 0 to 60")
-    sandbox_failure_rate: float = Field(0.0, ge=0, le=1, description="a fraction of requests failed with 503, 0 to 1")
+    sandbox_failure_rate: float = Field(0.0, ge=0, le=1, description="a fraction of requests that fail, 0 to 1")
+    sandbox_failure_status: Literal[500, 502, 503, 504] = Field(
+        503, description="how they fail: 503 (with ApiError 9001), or a bare 500, 502 or 504")
     sandbox_token_lifetime: float = Field(
         48 * 3600, gt=0, description="seconds a sandbox token lives, more than 0"
     )
@@ -397,6 +403,11 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and not data.get("sounds_dir"):
             data = {**data, "sounds_dir": Path(data.get("data_dir") or _default_data_dir()) / "sounds"}
         return data
+
+    @field_validator("sandbox_failure_status", mode="before")
+    @classmethod
+    def _status_number(cls, value: object) -> object:
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("tts_engine", mode="before")
     @classmethod

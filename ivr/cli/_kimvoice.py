@@ -20,12 +20,14 @@ from ivr.errors import IvrError
 @click.option("--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any).")
 @click.option("--mode", type=click.Choice(["Normal", "DisasterRecovery"]), help="HealthCheck's operational mode.")
 @click.option("--latency", type=click.FloatRange(0, 60), help="Seconds added before every answer.")
-@click.option("--failure-rate", type=click.FloatRange(0, 1), help="Share of requests answered 503 (ApiError 9001).")
+@click.option("--failure-rate", type=click.FloatRange(0, 1), help="Share of requests that fail.")
+@click.option("--failure-status", type=click.Choice(["500", "502", "503", "504"]),
+              help="How they fail: 503 with ApiError 9001 (default), or a bare 500, 502 or 504.")
 @click.option("--token-lifetime", type=click.FloatRange(min=1), help="Seconds a new token lives (default 48 h).")
 @run
 async def sandbox(
     host: str, port: int, mode: str | None, latency: float | None, failure_rate: float | None,
-    token_lifetime: float | None,
+    failure_status: str | None, token_lifetime: float | None,
 ) -> None:
     """Run the KimVoice sandbox: the whole wire contract over seeded test keys.
 
@@ -37,11 +39,12 @@ async def sandbox(
 
     settings = read_settings(
         sandbox_mode=mode, sandbox_latency=latency, sandbox_failure_rate=failure_rate,
-        sandbox_token_lifetime=token_lifetime,
+        sandbox_failure_status=failure_status, sandbox_token_lifetime=token_lifetime,
     )
     knobs = Knobs(
         operational_mode=OperationalMode(settings.sandbox_mode), latency=settings.sandbox_latency,
-        failure_rate=settings.sandbox_failure_rate, token_lifetime=settings.sandbox_token_lifetime,
+        failure_rate=settings.sandbox_failure_rate, failure_status=settings.sandbox_failure_status,
+        token_lifetime=settings.sandbox_token_lifetime,
     )
     server = SandboxServer(Sandbox(knobs), host, port, log_requests=True)
     try:

@@ -89,12 +89,15 @@ def create_app(
     tts_dir: Path | None = None, sounds_dir: Path | None = None, sandbox: bool = False,
     outbound: Outbound | None = None, api_tokens: Sequence[SecretStr] = (),
     outbound_status: Callable[[], dict[str, object]] | None = None, extra_routes: Sequence[BaseRoute] = (),
+    breaker: Callable[[], str] | None = None,
 ) -> Starlette:
     """`tts_dir` and `sounds_dir` serve `/media/tts/<hash>.wav` and `/media/sounds/<lang>/keybox/<id>.wav`
     to the peers in `media_allow`. `sandbox`: KimVoice is the embedded sandbox, which `/healthz`
     says (``"kimvoice": {"backend": "sandbox", …}``): a probe then sees that callers get test data.
     `outbound_status`: the outbound runner's view, shown in `/healthz` under `outbound`.
     `extra_routes`: a transport's own (Kazoo's pivot requests), which guard themselves.
+    `breaker`: the state of KimVoice's circuit breaker, shown live under `kimvoice` (an open
+    breaker also makes the check itself fail fast: `degraded`).
 
     `outbound` and `api_tokens` mount the outbound jobs API; without `outbound` (the API off) or
     without a token its paths answer 404 like any unknown path."""
@@ -104,10 +107,12 @@ def create_app(
         checked = await health.get()
         ok = checked["kimvoice"]["reachable"] and checked["store"] == "ok"
         body = {"status": "ok" if ok else "degraded", "active_calls": active_calls(), **checked}
+        if breaker is not None:
+            body["kimvoice"] = {**checked["kimvoice"], "breaker": breaker()}
         if outbound_status is not None:
             body["outbound"] = outbound_status()  # shown, not judged: jobs wait for a platform that is down
         if sandbox:
-            body["kimvoice"] = {"backend": "sandbox", **checked["kimvoice"]}
+            body["kimvoice"] = {"backend": "sandbox", **body["kimvoice"]}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics_text(_: Request) -> Response:

@@ -10,12 +10,17 @@ from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ivr.backends.kimvoice import METHODS, BreakerState
 from ivr.errors import ErrorCode
 from ivr.outbound import PLATFORMS, Job
 from ivr.records import CallRecord
 
 UNKNOWN = "unknown"
 _API_ERRORS = frozenset(f"ApiError {code.value}" for code in ErrorCode)
+
+_RETRY_CAUSES = frozenset({"500", "502", "503", "504", "maintenance", "connect", "reset", "timeout"})
+_KIMVOICE_METHODS = frozenset(method.name for method in METHODS)
+_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 8, 15, 30, 60)
 
@@ -36,6 +41,12 @@ class Metrics:
                                buckets=_LATENCY_BUCKETS, registry=self.registry)
         self.backend = Histogram("ivr_backend_seconds", "Latency of backend requests, by method and result",
                                  ["method", "result"], buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.kimvoice_retries = Counter("ivr_kimvoice_retries", "KimVoice requests sent again, by method and cause",
+                                        ["method", "cause"], registry=self.registry)
+        self.kimvoice_breaker = Gauge("ivr_kimvoice_breaker_state", "KimVoice's circuit breaker: 0 closed, "
+                                      "1 half-open (trial requests), 2 open (requests refused)", registry=self.registry)
+        self.kimvoice_breaker_opened = Counter("ivr_kimvoice_breaker_opened", "Times KimVoice's breaker opened",
+                                               registry=self.registry)
         self.guard_engaged = Counter(
             "ivr_guard_engaged", "Times a bound on PIN guessing engaged: a key, a calling number, withheld "
             "numbers locked; global: sign-ins paced line-wide", ["bound"], registry=self.registry)
@@ -64,6 +75,16 @@ class Metrics:
     def outbound_active_now(self, platform: str, count: int) -> None:
         """The outbound runner's `on_active`: calls in progress on `platform`."""
         self.outbound_active.labels(_closed(platform, PLATFORMS)).set(count)
+
+    def kimvoice_retried(self, method: str, cause: str) -> None:
+        """The KimVoice client's `on_retry`."""
+        self.kimvoice_retries.labels(_closed(method, _KIMVOICE_METHODS), _closed(cause, _RETRY_CAUSES)).inc()
+
+    def kimvoice_breaker_now(self, state: BreakerState) -> None:
+        """The breaker's `on_change`."""
+        self.kimvoice_breaker.set(_BREAKER_LEVELS[state])
+        if state is BreakerState.OPEN:
+            self.kimvoice_breaker_opened.inc()
 
     def guard_engaged_by(self, bound: str) -> None:
         """The sign-in guard's `on_engaged`: `bound` is key, caller, withheld or global."""

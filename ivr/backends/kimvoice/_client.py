@@ -1,4 +1,14 @@
-"""The async KimVoice client: one pooled httpx client, deadlines, retries, typed results."""
+"""The async KimVoice client: one pooled httpx client, deadlines, retries, a circuit breaker,
+typed results.
+
+Retries: every method but LogOn is a GET, safe to send again. An attempt that gets a 500, 502,
+503 or 504 (a 9001 ApiError whatever its status), a refused or reset connection, or no answer
+within its own share of the deadline is tried again after a short jittered pause, up to
+`max_attempts`, always inside the call's deadline (HealthCheck's 2 s included): an attempt may
+use `ATTEMPT_SHARE` of the time left, so that another still fits. A 4xx, or an ApiError other
+than 9001 (even with a 5xx status), is KimVoice's answer and never retried. `on_retry(method,
+cause)` is told of each retry (/metrics).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from ivr.backends.kimvoice._breaker import CircuitBreaker
 from ivr.backends.kimvoice._methods import (
     GET_CBS_CODE,
     GET_KEY_HOLDERS,
@@ -41,9 +52,11 @@ from ivr.errors import (
     ApiError,
     AuthenticationError,
     BadResponseError,
+    CircuitOpenError,
     DeadlineExceededError,
     ErrorCode,
     InvalidInputError,
+    KimVoiceError,
     MaintenanceError,
     NotAuthorizedError,
     UnavailableError,
@@ -51,16 +64,19 @@ from ivr.errors import (
 from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, read_bounded
 from ivr.logging import get_logger
 
-__all__ = ["KimVoice", "KimVoiceClient"]
+__all__ = ["ATTEMPT_SHARE", "KimVoice", "KimVoiceClient"]
 
 log = get_logger("ivr.kimvoice")
 
 M = TypeVar("M", bound=WireModel)
 
-"""The longest answer read: KimVoice answers are small JSON; a larger one is a broken or hostile server."""
-_RETRY_STATUSES = frozenset({502, 503, 504})
+ATTEMPT_SHARE = 0.75
+"""The share of the time left that one attempt may take, but the last: a retry still fits."""
+_MIN_ATTEMPT = 0.05
+"""Seconds: with less time left than this, another attempt is not worth sending."""
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Errors after which the request surely or probably did not reach the application, or its
-# answer was lost; every KimVoice method but log-on is a GET, safe to send again.
+# answer was lost.
 _RETRY_ERRORS = (
     httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError
 )
@@ -112,6 +128,7 @@ class KimVoiceClient:
         max_connections: int = 100,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._credentials = {"clientId": client_id, "clientSecret": client_secret}
         self._timeout = timeout
@@ -130,6 +147,8 @@ class KimVoiceClient:
             transport=transport,
         )
         self.tokens = TokenCache(self._log_on_now, clock=clock)
+        self.breaker = breaker or CircuitBreaker()
+        self.on_retry: list[Callable[[str, str], None]] = []
 
     async def __aenter__(self) -> KimVoiceClient:
         return self
@@ -187,26 +206,60 @@ class KimVoiceClient:
     async def _call(self, method: Method[M], values: dict[str, Any], timeout: float | None) -> M:
         query = method.params.parse(method.name, values).to_query()
         deadline = timeout if timeout is not None else self._timeout
+        granted = self.breaker.allow()
+        if granted is None:
+            raise CircuitOpenError(f"KimVoice {method.name}: not asked, the circuit breaker is open")
+        ok: bool | None = None
         try:
             async with asyncio.timeout(deadline):
-                return await self._get(method, query)
+                result = await self._get(method, query, asyncio.get_running_loop().time() + deadline)
+            ok = True
+            return result
         except TimeoutError:
+            ok = False
             log.warning("kimvoice.deadline", method=method.name, deadline_s=deadline)
             raise DeadlineExceededError(f"KimVoice {method.name} did not answer within {deadline:g} s") from None
+        except UnavailableError:
+            ok = False
+            raise
+        except KimVoiceError:
+            ok = True  # KimVoice answered (an ApiError, a refused token): it is up
+            raise
+        finally:
+            self.breaker.done(granted, ok)
 
-    async def _get(self, method: Method[M], query: dict[str, str]) -> M:
+    async def _get(self, method: Method[M], query: dict[str, str], deadline_at: float) -> M:
         refreshed = False
         attempt = 0
+        loop = asyncio.get_running_loop()
         while True:
             attempt += 1
             token = await self.tokens.get()
-            response = await self._send(
-                method.name, attempt, "GET", method.path, params=query,
-                headers={"Authorization": f"Bearer {token.value}"},
-            )
-            if response is None or (response.status_code in _RETRY_STATUSES and attempt < self._max_attempts):
-                await self._pause(attempt)
+            left = deadline_at - loop.time()
+            last = attempt >= self._max_attempts or left * (1 - ATTEMPT_SHARE) < _MIN_ATTEMPT
+            cause: str | None
+            try:
+                async with asyncio.timeout(left if last else left * ATTEMPT_SHARE):
+                    response = await self._send(
+                        method.name, attempt, "GET", method.path, params=query,
+                        headers={"Authorization": f"Bearer {token.value}"},
+                    )
+                cause = _retry_cause(response)
+            except TimeoutError:
+                if last:
+                    raise
+                response, cause = None, "timeout"
+            except _TransportFailure as failure:
+                if last:
+                    raise UnavailableError(f"KimVoice {method.name}: {failure}") from None
+                response, cause = None, failure.cause
+            if cause is not None and not last:
+                log.info("kimvoice.retry", method=method.name, attempt=attempt, cause=cause)
+                for observe in self.on_retry:
+                    observe(method.name, cause)
+                await self._pause(attempt, deadline_at - loop.time())
                 continue
+            assert response is not None
             if response.status_code == 401 and not refreshed:
                 self.tokens.invalidate(token)
                 refreshed = True
@@ -225,9 +278,15 @@ class KimVoiceClient:
         attempt = 0
         while True:
             attempt += 1
-            response = await self._send("LogOn", attempt, "POST", LOG_ON_PATH, json=self._credentials)
-            if response is None or (response.status_code in _RETRY_STATUSES and attempt < self._max_attempts):
-                await self._pause(attempt)
+            try:
+                response = await self._send("LogOn", attempt, "POST", LOG_ON_PATH, json=self._credentials)
+            except _TransportFailure as failure:
+                if attempt >= self._max_attempts:
+                    raise UnavailableError(f"KimVoice LogOn: {failure}") from None
+                await self._pause(attempt, self._timeout)
+                continue
+            if response.status_code in _RETRY_STATUSES and attempt < self._max_attempts:
+                await self._pause(attempt, self._timeout)
                 continue
             if response.status_code == 401:
                 raise AuthenticationError("KimVoice refused the client id and secret (IVR_KIMVOICE_CLIENT_ID/_SECRET)")
@@ -235,8 +294,8 @@ class KimVoiceClient:
                 raise _error_for(response, "LogOn")
             return Token.parse(_token_text(response))
 
-    async def _send(self, name: str, attempt: int, verb: str, path: str, **kwargs: Any) -> httpx.Response | None:
-        """One HTTP exchange; `None` when it failed in a way worth another attempt."""
+    async def _send(self, name: str, attempt: int, verb: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange; `_TransportFailure` when it failed in a way worth another attempt."""
         started = time.perf_counter()
         try:
             streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
@@ -250,9 +309,8 @@ class KimVoiceClient:
         except _RETRY_ERRORS as exc:
             ms = (time.perf_counter() - started) * 1000
             log.warning("kimvoice.request", method=name, attempt=attempt, error=type(exc).__name__, ms=round(ms, 1))
-            if attempt >= self._max_attempts:
-                raise UnavailableError(f"KimVoice {name}: {_describe_transport_error(exc)}") from None
-            return None
+            connect = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+            raise _TransportFailure("connect" if connect else "reset", _describe_transport_error(exc)) from None
         except httpx.TimeoutException:
             raise DeadlineExceededError(f"KimVoice {name} did not answer in time") from None
         except httpx.HTTPError as exc:
@@ -261,8 +319,27 @@ class KimVoiceClient:
         log.info("kimvoice.request", method=name, attempt=attempt, status=response.status_code, ms=round(ms, 1))
         return response
 
-    async def _pause(self, attempt: int) -> None:
-        await asyncio.sleep(random.uniform(0, self._backoff * 2 ** (attempt - 1)))
+    async def _pause(self, attempt: int, left: float) -> None:
+        """A short jittered pause before another attempt, never more than half the time left."""
+        await asyncio.sleep(min(random.uniform(0, self._backoff * 2 ** (attempt - 1)), max(0.0, left / 2)))
+
+
+class _TransportFailure(Exception):
+    """An attempt that got no answer, in a way another attempt may not (`cause`: connect, reset)."""
+
+    def __init__(self, cause: str, what: str) -> None:
+        super().__init__(what)
+        self.cause = cause
+
+
+def _retry_cause(response: httpx.Response) -> str | None:
+    """Why this answer is worth another attempt (for /metrics), or None: it is KimVoice's answer."""
+    if response.status_code < 400:
+        return None
+    body = _api_error_body(response)
+    if body is not None:
+        return "maintenance" if body.error_code == ErrorCode.MAINTENANCE else None
+    return str(response.status_code) if response.status_code in _RETRY_STATUSES else None
 
 
 def _behind_a_proxy(url: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from ivr.backends.kimvoice._breaker import CircuitBreaker
 from ivr.backends.kimvoice._client import KimVoiceClient
 from ivr.backends.kimvoice._models import OperationalMode
 from ivr.errors import SettingsError
@@ -59,6 +60,7 @@ async def open_kimvoice(settings: Settings) -> AsyncIterator[KimVoiceClient]:
             settings.kimvoice_client_id,
             settings.kimvoice_client_secret.get_secret_value(),
             timeout=settings.kimvoice_timeout,
+            breaker=CircuitBreaker(open_seconds=settings.kimvoice_breaker_seconds),
         )
         stack.push_async_callback(client.aclose)
         yield client
@@ -71,6 +73,7 @@ async def _embedded_sandbox(settings: Settings, stack: AsyncExitStack) -> str:
         operational_mode=OperationalMode(settings.sandbox_mode),
         latency=settings.sandbox_latency,
         failure_rate=settings.sandbox_failure_rate,
+        failure_status=settings.sandbox_failure_status,
         token_lifetime=settings.sandbox_token_lifetime,
     )
     server = await stack.enter_async_context(SandboxServer(Sandbox(knobs)))

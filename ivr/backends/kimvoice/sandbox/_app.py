@@ -66,7 +66,9 @@ def create_app(sandbox: Sandbox, *, log_requests: bool = False) -> Starlette:
 
 
 async def _answer(sandbox: Sandbox, request: Request, path: str) -> Response:
-    if not await sandbox.delay() or sandbox.should_fail():
+    if not await sandbox.delay() or sandbox.should_fail(f"{request.method} {path}?{request.url.query}"):
+        if sandbox.knobs.failure_status != 503:  # what a broken proxy or server sends: no ApiError body
+            return Response(status_code=sandbox.knobs.failure_status)
         return _api_error(Refused(503, ErrorCode.MAINTENANCE, "Service unavailable (maintenance)."))
     version = _VERSION.fullmatch(request.path_params["version"])
     if version is None or int(version.group(1)) != 1:

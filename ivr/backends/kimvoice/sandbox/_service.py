@@ -12,6 +12,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,8 @@ from ivr.sandbox_kit import answer_after
 from ivr.settings import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 CODE_SEED = b"keybox-ivr sandbox"
+_FAILED_ONCE_KEPT = 100_000
+"""Requests `fail_each_once` remembers: a long run must not grow the sandbox without bound."""
 VALIDATION_WINDOW = 600.0
 ISSUER = "KimVoiceAPI"
 
@@ -53,8 +56,12 @@ class Knobs(BaseModel):
     operational_mode: OperationalMode = OperationalMode.NORMAL
     message: str | None = Field(None, description="HealthCheck's message, spoken to callers in DR mode")
     latency: float = Field(0.0, ge=0, le=60, description="seconds added before every answer")
-    failure_rate: float = Field(0.0, ge=0, le=1, description="share of requests answered 503 / ApiError 9001")
-    fail_next: int = Field(0, ge=0, description="the next N requests are answered 503 / ApiError 9001")
+    failure_rate: float = Field(0.0, ge=0, le=1, description="share of requests that fail (see failure_status)")
+    fail_next: int = Field(0, ge=0, description="the next N requests fail (see failure_status)")
+    fail_each_once: bool = Field(False, description="every distinct request fails the first time it comes, then "
+                                 "answers: what a flaky proxy does to each (see failure_status)")
+    failure_status: Literal[500, 502, 503, 504] = Field(
+        503, description="how a request fails: 503 with ApiError 9001 (maintenance), or a bare 500, 502 or 504")
     token_lifetime: float = Field(48 * 3600.0, gt=0, description="seconds a new token lives")
 
 
@@ -102,6 +109,7 @@ class Sandbox:
         self.stopping = asyncio.Event()
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[tuple[str, int]] = Counter()
+        self._failed_once: set[str] = set()
 
     # -- faults, stats and administration ----------------------------------------------
 
@@ -109,9 +117,15 @@ class Sandbox:
         """Wait out the latency knob; False when the sandbox is stopping meanwhile."""
         return await answer_after(self.knobs.latency, self.stopping)
 
-    def should_fail(self) -> bool:
+    def should_fail(self, request: str = "") -> bool:
+        """Whether this request fails; `request` names it (method, path and query) for `fail_each_once`."""
         if self.knobs.fail_next:
             self.knobs.fail_next -= 1
+            return True
+        if self.knobs.fail_each_once and request not in self._failed_once:
+            if len(self._failed_once) >= _FAILED_ONCE_KEPT:
+                self._failed_once.clear()
+            self._failed_once.add(request)
             return True
         return self.knobs.failure_rate > 0 and random.random() < self.knobs.failure_rate
 
@@ -131,6 +145,7 @@ class Sandbox:
         self._validated.clear()
         self.requests.clear()
         self.statuses.clear()
+        self._failed_once.clear()
 
     def revoke_tokens(self) -> None:
         """Every token issued so far is refused from now on (a new signing key)."""

@@ -48,9 +48,10 @@ import subprocess
 import sys
 from array import array
 from collections import Counter
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -115,6 +116,7 @@ class System:
     transport: str = "agi"
     pivot_secret: str = ""
     client: httpx.AsyncClient | None = None  # Kazoo's side: every pivot request of the run
+    sandbox_port: int | None = None  # the KimVoice sandbox's /sandbox/knobs and /sandbox/stats
 
 
 def pivot_service_env(concurrency: int) -> dict[str, str]:
@@ -184,7 +186,7 @@ async def start_system(target: str, children: Children, env_extra: dict[str, str
     service = children.start("service", argv, service_env)
     await wait_ready(service, http_port, "/healthz", timeout=READY_TIMEOUT)
     return System(target, agi_port, service, sandbox, http_port, data_dir,
-                  pivot_secret=service_env.get("IVR_KAZOO_PIVOT_SECRET", ""))
+                  pivot_secret=service_env.get("IVR_KAZOO_PIVOT_SECRET", ""), sandbox_port=sandbox_port)
 
 
 # -- /proc ---------------------------------------------------------------------------------
@@ -320,7 +322,8 @@ def _generic(text: str) -> str:
 
 
 async def one_call(system: System, sounds: SoundLibrary, codes: set[str], tally: Tally,
-                   think: tuple[float, float] | None, rng: random.Random) -> None:
+                   think: tuple[float, float] | None, rng: random.Random) -> CallResult | PivotCallResult | None:
+    """Place one call and count it in `tally`; its result, or None when it could not connect."""
     caller = ScriptedCaller(KEYS, think=(lambda: rng.uniform(*think)) if think else None)
     timeout = CALL_TIMEOUT + (4 * think[1] if think else 0.0)
     tally.in_progress += 1
@@ -346,7 +349,7 @@ async def one_call(system: System, sounds: SoundLibrary, codes: set[str], tally:
             service_time = summed.total
     except (OSError, TimeoutError) as exc:
         tally.failed[f"connect failed: {type(exc).__name__} {_generic(str(exc))}".strip()] += 1
-        return
+        return None
     finally:
         tally.in_progress -= 1
     reason = why_failed(result, codes)
@@ -356,11 +359,16 @@ async def one_call(system: System, sounds: SoundLibrary, codes: set[str], tally:
         tally.call_times.append(service_time)
     else:
         tally.failed[reason] += 1
+    return result
+
+
+OnCall = Callable[[int, CallResult | PivotCallResult | None], None]
+"""Told of every call as it ends: the caller's index and `one_call`'s result."""
 
 
 async def run_callers(system: System, sounds: SoundLibrary, *, concurrency: int, duration: float | None,
                       calls_per_caller: int, think: tuple[float, float] | None, ramp: float,
-                      tally: Tally, seed: int) -> float:
+                      tally: Tally, seed: int, on_call: OnCall | None = None) -> float:
     """Run the callers; return the wall seconds from the first call to the last one's end."""
     loop = asyncio.get_running_loop()
     codes = expected_codes(system.target)
@@ -375,7 +383,9 @@ async def run_callers(system: System, sounds: SoundLibrary, *, concurrency: int,
             if end is not None and loop.time() >= end:
                 return
             try:
-                await one_call(system, sounds, codes, tally, think, rng)
+                result = await one_call(system, sounds, codes, tally, think, rng)
+                if on_call is not None:
+                    on_call(index, result)
             except Exception as exc:  # noqa: BLE001  # a harness bug must not hide the others' figures
                 tally.failed[f"harness error {type(exc).__name__}: {_generic(str(exc))}"] += 1
 
@@ -404,10 +414,16 @@ async def run_callers(system: System, sounds: SoundLibrary, *, concurrency: int,
 # -- one measured run ----------------------------------------------------------------------
 
 
-def _percentile(ordered: list[float], q: float) -> float:
+def _percentile(ordered: Sequence[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def percentiles_ms(ordered: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of sorted seconds, in milliseconds (NaN when there are none)."""
+    return {q: round(1000 * _percentile(ordered, v), 3) for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
+        "max": round(1000 * ordered[-1], 3) if ordered else float("nan")}
 
 
 async def _snapshot(system: System, pid: int) -> dict[str, object]:
@@ -459,15 +475,18 @@ def run_name(target: str, transport: str) -> str:
     return target if transport == "agi" else f"{target}-{transport}"
 
 
-async def check_records(system: System, placed: list[tuple[str, bool]]) -> dict[str, Any]:
-    """Stop the service (its drain writes the last records), then count the records of every call
-    placed: each must have exactly one, and a call that heard its code `update_code_read`."""
+async def stop_service(system: System) -> int:
+    """SIGTERM the service and wait for its drain (which writes the last records); its exit code."""
     process = system.service.process
     process.terminate()
     try:
-        await asyncio.to_thread(process.wait, STOP_WAIT)
+        return await asyncio.to_thread(process.wait, STOP_WAIT)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"the service did not stop within {STOP_WAIT:g} s; records not checked") from None
+
+
+async def read_records(system: System) -> dict[str, list[str]]:
+    """The outcomes recorded for each call id, from the stopped service's SQLite store."""
     assert system.data_dir is not None
     store = await SqliteStore.open(system.data_dir / "calls.db")
     try:
@@ -477,6 +496,14 @@ async def check_records(system: System, placed: list[tuple[str, bool]]) -> dict[
     outcomes: dict[str, list[str]] = {}
     for record in records:
         outcomes.setdefault(record.call_id, []).append(record.outcome.value if record.outcome else "none")
+    return outcomes
+
+
+async def check_records(system: System, placed: list[tuple[str, bool]]) -> dict[str, Any]:
+    """Stop the service, then count the records of every call placed: each must have exactly one,
+    and a call that heard its code `update_code_read`."""
+    await stop_service(system)
+    outcomes = await read_records(system)
     problems: Counter[str] = Counter()
     for call_id, completed in placed:
         found = outcomes.get(call_id, [])
@@ -596,10 +623,7 @@ async def _measure(target: str, transport: str, options: argparse.Namespace, chi
                                          "max": round(1000 * steady[-1], 3) if steady else float("nan"),
                                          "commands": len(steady)},
         "requests_per_call": round(tally.requests / per_call, 2) if transport == "pivot" else None,
-        "call_service_ms": {q: round(1000 * _percentile(call_times, v), 3)
-                            for q, v in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))} | {
-                                "max": round(1000 * call_times[-1], 3) if call_times else float("nan")}
-                           if checked else None,
+        "call_service_ms": percentiles_ms(call_times) if checked else None,
         "records": records,
         "backend": {
             "source": "service /metrics ivr_backend_seconds (client side: httpx + loopback + sandbox)",
@@ -846,10 +870,44 @@ def _raise_fd_limit(needed: int) -> None:
         print(f"warning: the file-descriptor limit {want} is below the {needed} this run needs", file=sys.stderr)
 
 
+def prepare_harness(callers: int) -> None:
+    """Ready this process to run `callers` callers: file descriptors, the collector, quiet httpx."""
+    _raise_fd_limit(callers + 256)
+    # The harness is as exposed to the transport reference cycle as the service: keep the
+    # collector off the start-up heap and run it less often (it has plenty of memory).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    # httpx logs each request's URL at INFO, and a pivot URL holds the secret: never below WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+R = TypeVar("R")
+
+
+def run_harness(work: Coroutine[Any, Any, R]) -> tuple[R | None, int]:
+    """Run `work` on a fresh loop, SIGTERM cancelling it: its result and 0, or None and the exit
+    code of an interruption (130), a SIGTERM (143) or a run that could not go on (1, printed)."""
+
+    async def cancellable() -> R:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await work
+
+    try:
+        return asyncio.run(cancellable()), 0
+    except KeyboardInterrupt:
+        print("interrupted; child processes stopped", file=sys.stderr)
+        return None, 130
+    except asyncio.CancelledError:
+        print("terminated; child processes stopped", file=sys.stderr)
+        return None, 143
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, 1
+
+
 async def amain(options: argparse.Namespace) -> list[dict[str, Any]]:
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     results = []
     if options.transport == "pivot":
         runs = [("ivr", "agi"), ("ivr", "pivot")] if options.compare_agi else [("ivr", "pivot")]
@@ -937,24 +995,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in options.summarize:
             print(summarize_profile(Path(path), top=25))
         return 0
-    _raise_fd_limit(options.concurrency + 256)
-    # The harness is as exposed to the transport reference cycle as the service: keep the
-    # collector off the start-up heap and run it less often (it has plenty of memory).
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-    # httpx logs each request's URL at INFO, and a pivot URL holds the secret: never below WARNING.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    try:
-        results = asyncio.run(amain(options))
-    except KeyboardInterrupt:
-        print("interrupted; child processes stopped", file=sys.stderr)
-        return 130
-    except asyncio.CancelledError:
-        print("terminated; child processes stopped", file=sys.stderr)
-        return 143
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    prepare_harness(options.concurrency)
+    results, code = run_harness(amain(options))
+    if results is None:
+        return code
     if options.json:
         Path(options.json).write_text(json.dumps(results, indent=2))
     records_ok = all(not (r.get("records") or {}).get("problems") for r in results)

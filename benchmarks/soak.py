@@ -44,6 +44,15 @@ SHARED_CALLER = {f"IVR_LOCKOUT_{bound}_FAILURES": str(10**9) for bound in ("KEY"
 sign-in guard counts a sign-in KimVoice failed to answer as a guess: left at their defaults, five
 such calls lock the key for all of them, and the line paces sign-ins past 100. The soak measures
 what KimVoice's faults do to calls, so the guard's bounds are lifted (`--env` sets them back)."""
+
+
+def sized_for(callers: int) -> dict[str, str]:
+    """What an operator sets for this many callers at once: IVR_MAX_CALLS above them (a caller
+    hanging up and calling again may briefly hold two). Left at its default (1,000), 2,000 callers
+    are mostly refused `over capacity`: the soak would measure the cap, not KimVoice's faults."""
+    return {"IVR_MAX_CALLS": str(max(1000, 2 * callers))}
+
+
 WARMUP_CALLERS = 32  # concurrent warm-up callers, 2 calls each, against a healthy sandbox
 LISTED_IDS = 20  # call ids printed per record problem (the JSON has them all)
 
@@ -192,7 +201,7 @@ def _pct(part: int, whole: int) -> float | None:
 
 async def soak(options: argparse.Namespace) -> dict[str, Any]:
     with load.temporary_children("ivr-soak-", options.keep) as children:
-        env_extra = SHARED_CALLER | dict(item.split("=", 1) for item in options.env)
+        env_extra = SHARED_CALLER | sized_for(options.callers) | dict(item.split("=", 1) for item in options.env)
         system = await load.start_system("ivr", children, env_extra, options)
         catalog = PromptCatalog.load(default_prompts_dir())
         assert system.data_dir is not None

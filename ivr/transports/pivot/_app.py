@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ivr.embedded_http import read_capped
 from ivr.logging import ThrottledWarning, bind_call, get_logger
 from ivr.netallow import Network, allowed
 from ivr.transports.pivot import _kazoo as kazoo
@@ -93,7 +94,7 @@ class PivotApp:
             return PlainTextResponse("Bad Request", status_code=400)
         params: dict[str, Any] = {k: v for k, v in query.items() if k not in ("secret", TURN)}
         if request.method == "POST":
-            body = await _body(request, self._max_body)
+            body = await read_capped(request, self._max_body)
             if body is None:
                 return PlainTextResponse("Payload Too Large", status_code=413)
             form = _parse_body(body, request.headers.get("content-type", ""))
@@ -159,21 +160,6 @@ def _query(request: Request) -> dict[str, str] | None:
         return dict(parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=_MAX_PARAMS))
     except ValueError:
         return None
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None past `limit` bytes (read no further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse_body(body: bytes, content_type: str) -> dict[str, Any] | None:

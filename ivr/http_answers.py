@@ -10,10 +10,26 @@ import time
 import httpx
 import structlog
 
-__all__ = ["MAX_ANSWER_BYTES", "AnswerTooLarge", "NoAnswer", "exchange", "read_bounded"]
+__all__ = ["MAX_ANSWER_BYTES", "PEER_HEADERS", "AnswerTooLarge", "NoAnswer", "exchange", "peer_client", "read_bounded"]
 
 MAX_ANSWER_BYTES = 1 << 20
 """No answer of our peers comes near a megabyte; one that does is not theirs to send."""
+
+
+PEER_HEADERS = {"User-Agent": "keybox-ivr", "Accept": "application/json", "Accept-Encoding": "identity"}
+"""Sent with every request of `peer_client`: identity, since `read_bounded` refuses a compressed
+answer (it could unpack to far more than its bound)."""
+
+
+def peer_client(
+    timeout: float, *, base_url: str = "", transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """The pooled httpx client of one peer (ICTCore, Kazoo, Kimoby, Codelocks): a few connections,
+    `PEER_HEADERS`, and `transport` for the tests that swap it."""
+    return httpx.AsyncClient(
+        base_url=base_url, timeout=httpx.Timeout(timeout), headers=PEER_HEADERS, transport=transport,
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
 
 
 class AnswerTooLarge(httpx.HTTPError):

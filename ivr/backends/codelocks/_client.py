@@ -27,7 +27,7 @@ from ivr.errors import (
     QuotaExhaustedError,
     SettingsError,
 )
-from ivr.http_answers import NoAnswer, exchange
+from ivr.http_answers import NoAnswer, exchange, peer_client
 from ivr.logging import get_logger
 
 __all__ = ["CodelocksClient"]
@@ -47,8 +47,7 @@ class CodelocksClient:
 
     `url` is the API root (`https://api-connect.codelocks.io`; the `/n/1/` and `/u/1/` paths are
     relative to it). `timeout` bounds every request; a call may bound itself tighter with its
-    own `timeout` (a caller on the phone). `http` is an httpx client to share; the client makes
-    its own, and closes it, otherwise.
+    own `timeout` (a caller on the phone). `transport` is for the tests that swap it.
 
     Errors: `NetCodeRejectedError` (400, 404 and other refusals of the parameters, or a 200 whose
     NetCode says ERROR), `QuotaExhaustedError` (a 403 or 429 about the quota),
@@ -56,7 +55,9 @@ class CodelocksClient:
     `NetCodeUnavailableError` (no answer in time, 5xx, 429, a body that is not the model).
     """
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 5.0, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, url: str, api_key: str, *, timeout: float = 5.0, transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise SettingsError("IVR_CODELOCKS_URL must be an http(s) URL")
         if not api_key or not api_key.isprintable() or len(api_key) > 256:
@@ -66,15 +67,10 @@ class CodelocksClient:
         self._api_key = api_key
         self._timeout = timeout
         self._base = url.rstrip("/") + "/"
-        self._owned = http is None
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        )
+        self._http = peer_client(timeout, transport=transport)
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self._http.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> CodelocksClient:
         return self
@@ -124,9 +120,7 @@ class CodelocksClient:
         deadline = self._timeout if timeout is None else min(timeout, self._timeout)
         request = self._http.build_request(
             "GET", self._base + path, params=params,
-            # identity: a compressed answer could unpack to far more than its bound.
-            headers={"x-api-key": self._api_key, "Accept": "application/json", "Accept-Encoding": "identity",
-                     "User-Agent": "keybox-ivr"},
+            headers={"x-api-key": self._api_key},
             timeout=httpx.Timeout(deadline),
         )
         try:

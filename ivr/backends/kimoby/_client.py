@@ -47,7 +47,7 @@ from ivr.errors import (
     SmsRejectedError,
     SmsUnavailableError,
 )
-from ivr.http_answers import NoAnswer, exchange
+from ivr.http_answers import NoAnswer, exchange, peer_client
 from ivr.logging import get_logger, mask_code
 
 __all__ = ["MAX_PER_PAGE", "KimobyClient", "Unsubscribed", "retry_after"]
@@ -76,7 +76,8 @@ class KimobyClient:
     """
 
     def __init__(
-        self, url: str, api_key: str, api_secret: str, *, timeout: float = 5.0, http: httpx.AsyncClient | None = None,
+        self, url: str, api_key: str, api_secret: str, *, timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, max_retries: int = 2, backoff: float = 0.2,
         max_pages: int = 20, clock: Callable[[], float] = time.monotonic, now: Callable[[], float] = time.time,
     ) -> None:
@@ -86,18 +87,14 @@ class KimobyClient:
             raise SettingsError("IVR_KIMOBY_URL is not an http(s) URL")
         self._root = url.rstrip("/")
         credentials = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
-        # identity: a compressed answer could unpack to far more than its bound.
-        self._headers = {"Authorization": f"Basic {credentials}", "Accept": "application/json",
-                         "Accept-Encoding": "identity", "User-Agent": "keybox-ivr"}
+        self._headers = {"Authorization": f"Basic {credentials}"}
         self._timeout = timeout
         self._sleep = sleep
         self._max_retries = max_retries
         self._backoff = backoff
         self._max_pages = max_pages
         self._clock, self._now = clock, now
-        self._own_http = http is None
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), limits=httpx.Limits(max_connections=20, max_keepalive_connections=10))
+        self._http = peer_client(timeout, transport=transport)
 
     async def __aenter__(self) -> KimobyClient:
         return self
@@ -106,8 +103,7 @@ class KimobyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._own_http:
-            await self._http.aclose()
+        await self._http.aclose()
 
     # -- what the call flow uses ---------------------------------------------------------
 

@@ -130,8 +130,7 @@ async def test_nothing_listening_is_unavailable() -> None:
 async def test_answers_that_are_not_a_netcode(status: int, body: bytes, error: type[Exception]) -> None:
     """One function (the client's reading of an answer), so a mock transport stands in."""
     answer = httpx.MockTransport(lambda _: httpx.Response(status, stream=httpx.ByteStream(body)))
-    http = httpx.AsyncClient(transport=answer)
-    async with http, CodelocksClient("https://codelocks.invalid", SANDBOX_API_KEY, http=http) as client:
+    async with CodelocksClient("https://codelocks.invalid", SANDBOX_API_KEY, transport=answer) as client:
         with pytest.raises(error) as caught:
             await _netcode(client)
     assert "12a4567" not in str(caught.value)

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, SettingsError
-from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange
+from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange, peer_client
 from ivr.logging import get_logger
 
 __all__ = ["MAX_ANSWER_BYTES", "IctCoreClient", "SendAnswer", "Spool", "digits_only", "printable"]
@@ -83,14 +83,7 @@ class IctCoreClient:
     ) -> None:
         self._username, self._password = username, password
         self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            # identity: a compressed answer could unpack to far more than its bound.
-            headers={"User-Agent": "keybox-ivr", "Accept": "application/json", "Accept-Encoding": "identity"},
-            transport=transport,
-        )
+        self._http = peer_client(timeout, base_url=base_url.rstrip("/") + "/", transport=transport)
         self._token: str | None = None
         self._token_lock = asyncio.Lock()
         self._contacts: dict[str, int] = {}

@@ -44,7 +44,7 @@ from urllib.parse import quote
 import httpx
 
 from ivr.errors import KazooRejectedError, PlatformUnavailableError, SettingsError
-from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange
+from ivr.http_answers import MAX_ANSWER_BYTES, NoAnswer, exchange, peer_client
 from ivr.logging import get_logger
 
 __all__ = [
@@ -180,14 +180,7 @@ class KazooClient:
         self._account = account_id
         self._timeout = timeout
         self._clock = clock
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            # identity: a compressed answer could unpack to far more than its bound.
-            headers={"User-Agent": "keybox-ivr", "Accept": "application/json", "Accept-Encoding": "identity"},
-            transport=transport,
-        )
+        self._http = peer_client(timeout, base_url=base_url.rstrip("/") + "/", transport=transport)
         self._token: str | None = None
         self._token_at = 0.0
         self._token_lock = asyncio.Lock()

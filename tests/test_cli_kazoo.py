@@ -7,20 +7,17 @@ that the pivot secret never shows.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import structlog
 from click.testing import CliRunner, Result
+from support.threaded import Threaded, logging_restored
 from test_serve import serve
 
 from ivr.cli import cli
@@ -39,44 +36,18 @@ T = TypeVar("T")
 SECRET = "cli-pivot-secret-5e1f0c"
 PUBLIC = "http://ivr.example:8080"
 NUMBER = "5550900"
+__all__ = ["logging_restored"]  # an autouse fixture, used by being here
 
 
-class Kazoo:
+class Kazoo(Threaded[KazooSandboxServer]):
     """A Kazoo sandbox on its own loop in a thread."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = KazooSandboxServer()
-        self.run(self.server.start())
-
-    def run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(10)
+        super().__init__(KazooSandboxServer())
 
     @property
     def callflows(self) -> list[dict[str, Any]]:
         return list(self.server.sandbox.callflows.values())
-
-    def close(self) -> None:
-        self.run(self.server.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@pytest.fixture(autouse=True)
-def logging_restored() -> Iterator[None]:
-    """The command configures logging for its process, on the runner's stderr: put it back after."""
-    saved_config = structlog.get_config() if structlog.is_configured() else None
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = saved
-    if saved_config is not None:
-        structlog.configure(**saved_config)
-    else:
-        structlog.reset_defaults()
 
 
 @pytest.fixture

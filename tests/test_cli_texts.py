@@ -9,20 +9,18 @@ the sandbox was asked, and that no secret shows.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-import structlog
 from click.testing import CliRunner, Result
+from support.threaded import Threaded, logging_restored
 
 from ivr.backends.codelocks import load_locks
 from ivr.backends.codelocks.sandbox import SAMPLE_LOCKS_FILE, CodelocksSandboxServer, sandbox_netcode
@@ -37,46 +35,13 @@ CODE = "4384341"
 WEBHOOK_URL = "https://ivr.example.com/webhooks/kimoby"
 SECRETS = (SANDBOX_API_SECRET, CODELOCKS_KEY)
 LOCKS = load_locks(SAMPLE_LOCKS_FILE)
-
-
-class Served:
-    """A sandbox server on its own loop in a thread."""
-
-    def __init__(self, server: KimobySandboxServer | CodelocksSandboxServer) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = server
-        self.run(server.start())
-
-    def run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(10)
-
-    def close(self) -> None:
-        self.run(self.server.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
-@pytest.fixture(autouse=True)
-def logging_restored() -> Iterator[None]:
-    """The command configures logging for its process, on the runner's stderr: put it back after."""
-    saved_config = structlog.get_config() if structlog.is_configured() else None
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    yield
-    root.handlers[:], root.level = saved
-    if saved_config is not None:
-        structlog.configure(**saved_config)
-    else:
-        structlog.reset_defaults()
+__all__ = ["logging_restored"]  # an autouse fixture, used by being here
 
 
 @pytest.fixture
 def kimoby() -> Iterator[KimobySandboxServer]:
     server = KimobySandboxServer()
-    served = Served(server)
+    served = Threaded(server)
     try:
         yield server
     finally:
@@ -86,7 +51,7 @@ def kimoby() -> Iterator[KimobySandboxServer]:
 @pytest.fixture
 def codelocks() -> Iterator[CodelocksSandboxServer]:
     server = CodelocksSandboxServer()
-    served = Served(server)
+    served = Threaded(server)
     try:
         yield server
     finally:

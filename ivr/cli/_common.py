@@ -8,14 +8,17 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from ivr.errors import InvalidParameterError, IvrError, SettingsError
 from ivr.logging import configure_logging
 from ivr.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # uvicorn is heavy: `ivr --help` must start fast
+    from ivr.embedded_http import EmbeddedHttpServer
 
 T = TypeVar("T")
 
@@ -82,6 +85,28 @@ async def until_signal(serving: Coroutine[Any, Any, None]) -> None:
         pass
     except OSError as exc:
         raise IvrError(f"cannot listen: {exc.strerror or exc}") from None
+
+
+async def serve_until_signal(
+    server: EmbeddedHttpServer, banner: Callable[[], Iterable[str]],
+    after: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """A sandbox command: start `server`, print `banner()` once it listens (so it names the port it
+    really got), serve until SIGINT or SIGTERM, then run `after` and stop it."""
+
+    async def serving() -> None:
+        await server.start()
+        try:
+            for line in banner():
+                click.echo(line)
+            sys.stdout.flush()
+            await server.wait()
+        finally:
+            if after is not None:
+                await after()
+            await server.stop()
+
+    await until_signal(serving())
 
 
 def check_digits(_: click.Context, __: click.Parameter, value: str | None) -> str | None:

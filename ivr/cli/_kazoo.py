@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ivr.cli._common import EXIT_FAILURE, printable, read_settings, run, until_signal, usage, verbose_logs
+from ivr.cli._common import (
+    EXIT_FAILURE,
+    printable,
+    read_settings,
+    run,
+    serve_until_signal,
+    usage,
+    verbose_logs,
+)
 from ivr.errors import IvrError, SettingsError
 from ivr.settings import Settings
 
@@ -60,21 +68,12 @@ async def kazoo_sandbox(host: str, port: int, media: bool) -> None:
                                                        TtsCache(settings.data_dir / "tts")),
                           heard_dir=settings.data_dir / SIM_CALLEES) if media else None
 
-    async def serving() -> None:
-        await server.start()
-        try:
-            played = "; pivot callflows are played" if side is not None else ""
-            click.echo(f"Kazoo sandbox on {server.crossbar_url}/ (user {username!r}){played}. Ctrl-C stops it.")
-            sys.stdout.flush()
-            if side is not None:
-                side.attach()
-            await server.wait()
-        finally:
-            if side is not None:
-                await side.close()
-            await server.stop()
-
-    await until_signal(serving())
+    played = "; pivot callflows are played" if side is not None else ""
+    if side is not None:
+        side.attach()  # its calls come only once the server listens
+    await serve_until_signal(
+        server, lambda: [f"Kazoo sandbox on {server.crossbar_url}/ (user {username!r}){played}. Ctrl-C stops it."],
+        after=side.close if side is not None else None)
 
 
 # -- ivr kazoo -----------------------------------------------------------------------------

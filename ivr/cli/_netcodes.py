@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 
 import click
 
-from ivr.cli._common import read_settings, run, until_signal, usage, verbose_logs
+from ivr.cli._common import read_settings, run, serve_until_signal, usage, verbose_logs
 from ivr.errors import IvrError, SettingsError
 from ivr.settings import SANDBOX_URL
 
@@ -81,17 +80,9 @@ async def codelocks_sandbox(host: str, port: int) -> None:
     sandbox = CodelocksSandbox(api_key=settings.codelocks_api_key.get_secret_value() or SANDBOX_API_KEY)
     server = CodelocksSandboxServer(sandbox, host, port, log_requests=True)
 
-    async def serving() -> None:
-        await server.start()
-        try:
-            click.echo(f"Codelocks sandbox on {server.url} (IVR_CODELOCKS_URL). Ctrl-C stops it.")
-            click.echo(f"Its locks: IVR_CODELOCKS_LOCKS_FILE={SAMPLE_LOCKS_FILE}")
-            sys.stdout.flush()
-            await server.wait()
-        finally:
-            await server.stop()
-
-    await until_signal(serving())
+    await serve_until_signal(server, lambda: [
+        f"Codelocks sandbox on {server.url} (IVR_CODELOCKS_URL). Ctrl-C stops it.",
+        f"Its locks: IVR_CODELOCKS_LOCKS_FILE={SAMPLE_LOCKS_FILE}"])
 
 
 COMMANDS = (netcode, codelocks_sandbox)

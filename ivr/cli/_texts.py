@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import click
 
-from ivr.cli._common import printable, read_settings, run, until_signal, usage, verbose_logs
+from ivr.cli._common import printable, read_settings, run, serve_until_signal, usage, verbose_logs
 from ivr.errors import IvrError, SettingsError, SmsInputError
 from ivr.logging import mask_code
 from ivr.settings import SANDBOX_URL, Settings
@@ -191,20 +190,9 @@ async def kimoby_sandbox(host: str, port: int) -> None:
                             api_secret=settings.kimoby_api_secret.get_secret_value() or SANDBOX_API_SECRET)
     server = KimobySandboxServer(sandbox, host, port, log_requests=True)
 
-    async def serving() -> None:
-        await server.start()
-        try:
-            click.echo(f"Kimoby sandbox on {server.api_url} (IVR_KIMOBY_URL; API key {api_key!r}). "
-                       "Ctrl-C stops it.")
-            click.echo("Customers:")
-            for line in seed_customer_lines():
-                click.echo(f"  {line}")
-            sys.stdout.flush()
-            await server.wait()
-        finally:
-            await server.stop()
-
-    await until_signal(serving())
+    await serve_until_signal(server, lambda: [
+        f"Kimoby sandbox on {server.api_url} (IVR_KIMOBY_URL; API key {api_key!r}). Ctrl-C stops it.",
+        "Customers:", *(f"  {line}" for line in seed_customer_lines())])
 
 
 COMMANDS = (sms, kimoby_sandbox)

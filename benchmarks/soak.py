@@ -389,7 +389,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, database)")
-    p.set_defaults(variant=None, cprofile=None)  # what start_system reads of load.py's options
+    p.add_argument("--variant", metavar="PATCH[,PATCH]",
+                   help="run the service with candidate fixes patched in (benchmarks/serve_variant.py)")
+    p.add_argument("--cprofile", metavar="PATH", help="run the service under cProfile; stats written to PATH")
     options = p.parse_args(argv)
     if options.callers < 1 or options.minutes <= 0 or not 0 <= options.think[0] <= options.think[1]:
         p.error("--callers must be >= 1, --minutes > 0 and 0 <= --think MIN <= MAX")

@@ -39,12 +39,13 @@ class AnswerTooLarge(httpx.HTTPError):
 async def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) -> httpx.Response:
     """`response` (streamed) with its body read, or `AnswerTooLarge` past `limit` bytes or when
     encoded: we never ask for compression, and a megabyte of gzip can unpack to a gigabyte."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise AnswerTooLarge(f"the answer is {encoding}-encoded, which was not asked for")
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise AnswerTooLarge(f"the answer declares more than {limit} bytes")
+    for name, value in response.headers.raw:  # bytes: Headers.get decodes them all per lookup
+        name = name.lower()
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            encoding = value.strip().decode("latin-1")
+            raise AnswerTooLarge(f"the answer is {encoding}-encoded, which was not asked for")
+        if name == b"content-length" and value.strip().isdigit() and int(value) > limit:
+            raise AnswerTooLarge(f"the answer declares more than {limit} bytes")
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk

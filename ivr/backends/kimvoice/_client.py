@@ -1,5 +1,10 @@
-"""The async KimVoice client: one pooled httpx client, deadlines, retries, a circuit breaker,
+"""The async KimVoice client: one pooled httpx transport, deadlines, retries, a circuit breaker,
 typed results.
+
+Requests go straight to the httpx transport, not through `httpx.AsyncClient`: KimVoice is four
+requests of every call, and the client's per-request layers (URL merging and parsing, cookie
+extraction, the auth and redirect machinery) cost a fifth of the service's CPU in the soak
+(benchmarks/README.md, Soak), for nothing KimVoice uses: it sets no cookie, and never redirects.
 
 Retries: every method but LogOn is a GET, safe to send again. An attempt that gets a 500, 502,
 503 or 504 (a 9001 ApiError whatever its status), a refused or reset connection, or no answer
@@ -80,6 +85,8 @@ _RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _RETRY_ERRORS = (
     httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError
 )
+_HEADERS = [(b"User-Agent", b"keybox-ivr"), (b"Accept", b"application/json"),
+            (b"Accept-Encoding", b"identity")]  # identity: a compressed answer could unpack past its bound
 _NOT_AUTHORIZED = frozenset({ErrorCode.NON_PAYMENT, ErrorCode.KEY_NOT_ASSIGNED, ErrorCode.KEY_HOLDER_SUSPENDED})
 
 
@@ -134,18 +141,15 @@ class KimVoiceClient:
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._backoff = backoff
-        base_url = base_url.rstrip("/") + "/api/V1/"
-        if transport is None and not _behind_a_proxy(base_url):
-            # Not httpcore's pool: it polls every pooled connection per request (encode/httpcore#1035).
-            transport = KeepAliveTransport(max_connections=max_connections, max_body_size=MAX_ANSWER_BYTES)
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            # identity: a compressed answer could unpack to far more than its bound.
-            headers={"User-Agent": "keybox-ivr", "Accept": "application/json", "Accept-Encoding": "identity"},
-            transport=transport,
-        )
+        self._base = base_url.rstrip("/") + "/api/V1/"
+        if transport is None:
+            proxy = _proxy_for(self._base)
+            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            # Not httpcore's pool unless behind a proxy: it polls every pooled connection per
+            # request (encode/httpcore#1035).
+            transport = (httpx.AsyncHTTPTransport(proxy=proxy, limits=limits) if proxy else
+                         KeepAliveTransport(max_connections=max_connections, max_body_size=MAX_ANSWER_BYTES))
+        self._transport = transport
         self.tokens = TokenCache(self._log_on_now, clock=clock)
         self.breaker = breaker or CircuitBreaker()
         self.on_retry: list[Callable[[str, str], None]] = []
@@ -157,7 +161,7 @@ class KimVoiceClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     # -- the seed's methods -------------------------------------------------------------
 
@@ -204,7 +208,8 @@ class KimVoiceClient:
     # -- the machinery ------------------------------------------------------------------
 
     async def _call(self, method: Method[M], values: dict[str, Any], timeout: float | None) -> M:
-        query = method.params.parse(method.name, values).to_query()
+        query = urllib.parse.urlencode(method.params.parse(method.name, values).to_query())
+        url = f"{self._base}{method.path}?{query}" if query else self._base + method.path
         deadline = timeout if timeout is not None else self._timeout
         granted = self.breaker.allow()
         if granted is None:
@@ -212,7 +217,7 @@ class KimVoiceClient:
         ok: bool | None = None
         try:
             async with asyncio.timeout(deadline):
-                result = await self._get(method, query, asyncio.get_running_loop().time() + deadline)
+                result = await self._get(method, url, asyncio.get_running_loop().time() + deadline)
             ok = True
             return result
         except TimeoutError:
@@ -228,7 +233,7 @@ class KimVoiceClient:
         finally:
             self.breaker.done(granted, ok)
 
-    async def _get(self, method: Method[M], query: dict[str, str], deadline_at: float) -> M:
+    async def _get(self, method: Method[M], url: str, deadline_at: float) -> M:
         refreshed = False
         attempt = 0
         loop = asyncio.get_running_loop()
@@ -240,10 +245,9 @@ class KimVoiceClient:
             cause: str | None
             try:
                 async with asyncio.timeout(left if last else left * ATTEMPT_SHARE):
-                    response = await self._send(
-                        method.name, attempt, "GET", method.path, params=query,
-                        headers={"Authorization": f"Bearer {token.value}"},
-                    )
+                    response = await self._send(method.name, attempt, httpx.Request(
+                        "GET", url, headers=[*_HEADERS, (b"Authorization", b"Bearer " + token.value.encode("ascii"))],
+                    ))
                 cause = _retry_cause(response)
             except TimeoutError:
                 if last:
@@ -279,7 +283,8 @@ class KimVoiceClient:
         while True:
             attempt += 1
             try:
-                response = await self._send("LogOn", attempt, "POST", LOG_ON_PATH, json=self._credentials)
+                response = await self._send("LogOn", attempt, httpx.Request(
+                    "POST", self._base + LOG_ON_PATH, headers=_HEADERS, json=self._credentials))
             except _TransportFailure as failure:
                 if attempt >= self._max_attempts:
                     raise UnavailableError(f"KimVoice LogOn: {failure}") from None
@@ -294,11 +299,13 @@ class KimVoiceClient:
                 raise _error_for(response, "LogOn")
             return Token.parse(_token_text(response))
 
-    async def _send(self, name: str, attempt: int, verb: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP exchange; `_TransportFailure` when it failed in a way worth another attempt."""
+    async def _send(self, name: str, attempt: int, request: httpx.Request) -> httpx.Response:
+        """One HTTP exchange; `_TransportFailure` when it failed in a way worth another attempt.
+        Its time is bounded by the caller's `asyncio.timeout`, not by httpx's timeouts."""
         started = time.perf_counter()
         try:
-            streamed = await self._http.send(self._http.build_request(verb, path, **kwargs), stream=True)
+            streamed = await self._transport.handle_async_request(request)
+            streamed.request = request  # as AsyncClient.send does: httpx's transport leaves it unset
             try:
                 response = await read_bounded(streamed, MAX_ANSWER_BYTES)
             finally:
@@ -342,11 +349,14 @@ def _retry_cause(response: httpx.Response) -> str | None:
     return str(response.status_code) if response.status_code in _RETRY_STATUSES else None
 
 
-def _behind_a_proxy(url: str) -> bool:
-    """Whether HTTP(S)_PROXY applies to `url`: then httpx's own transport, which honours it."""
+def _proxy_for(url: str) -> str | None:
+    """The HTTP(S)_PROXY that applies to `url`, as httpx would read it: then httpx's own
+    transport, which speaks to proxies (KeepAliveTransport does not)."""
     parts = urllib.parse.urlsplit(url)
-    proxies = urllib.request.getproxies()
-    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy is None or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def _decode(name: str, response: httpx.Response, model: type[M]) -> M:

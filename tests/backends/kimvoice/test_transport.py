@@ -412,6 +412,40 @@ async def test_malformed_http_is_a_remote_protocol_error(serve, make) -> None:
     assert transport.open_connections == 0
 
 
+async def test_a_line_break_in_a_header_value_is_refused_and_nothing_is_sent(serve, make) -> None:
+    """httpx lets a CR or LF through in a header value; a token from a backend could carry one."""
+    server = await serve()
+    transport = KeepAliveTransport()
+    with pytest.raises(httpx.LocalProtocolError, match="Authorization"):
+        await make(transport).get(server.url, headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
+    assert server.requests == [] and server.accepted == 0
+
+
+async def test_an_informational_answer_is_skipped_for_the_final_one(serve, make) -> None:
+    async def continue_then_ok(seen: Seen) -> bytes:
+        return b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b'{"final": true}')
+
+    server = await serve(continue_then_ok)
+    transport = KeepAliveTransport()
+    client = make(transport)
+    for _ in range(2):
+        response = await client.get(server.url)
+        assert (response.status_code, response.json()) == (200, {"final": True})
+    assert server.accepted == 1
+
+
+async def test_a_second_answer_to_one_request_drops_the_connection(serve, make) -> None:
+    """Bytes after the answer would be read as the next request's answer: never pooled."""
+    async def twice(seen: Seen) -> bytes:
+        return ok(b'{"n": 1}') + ok(b'{"n": 2}')
+
+    server = await serve(twice)
+    transport = KeepAliveTransport()
+    client = make(transport)
+    assert [(await client.get(server.url)).json() for _ in range(2)] == [{"n": 1}, {"n": 1}]
+    assert server.accepted == 2 and transport.open_connections == 0
+
+
 @pytest.mark.parametrize("framing", ["Content-Length: 5000", "Transfer-Encoding: chunked"])
 async def test_an_answer_over_the_body_bound_is_refused_and_its_connection_dropped(serve, make, framing) -> None:
     async def big(seen: Seen) -> bytes:
@@ -513,7 +547,7 @@ async def test_https_with_the_given_context(serve, make, tmp_path) -> None:
 
 async def test_the_kimvoice_client_uses_it_by_default(sandbox) -> None:
     async with KimVoiceClient(sandbox.url, "id", "secret") as kimvoice:
-        assert isinstance(kimvoice._http._transport, KeepAliveTransport)
+        assert isinstance(kimvoice._transport, KeepAliveTransport)
 
 
 def test_an_egress_proxy_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -526,5 +560,5 @@ def test_an_egress_proxy_keeps_httpx_own_transport(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("no_proxy", raising=False)
     proxied = KimVoiceClient("https://kimvoice.example.com", "id", "secret")
     direct = KimVoiceClient("http://127.0.0.1:9", "id", "secret")
-    assert not isinstance(proxied._http._transport, KeepAliveTransport)
-    assert isinstance(direct._http._transport, KeepAliveTransport)
+    assert not isinstance(proxied._transport, KeepAliveTransport)
+    assert isinstance(direct._transport, KeepAliveTransport)

@@ -52,9 +52,12 @@ async def test_full_calls_leak_nothing(make_line: MakeLine) -> None:
 
 
 def _searchable(value: Any, call_ids: set[str]) -> Any:
-    """`value` without its timestamps, decimal numbers and call ids, where a secret never is."""
+    """`value` without what a secret never is, and what may spell "2580" by chance: timestamps,
+    decimal numbers, call ids, and what the machine picks at random (ports, process ids in a
+    runner's `owner`, UUIDs and hex ids with a letter in them: a code has only digits)."""
     if isinstance(value, dict):
-        return {k: _searchable(v, call_ids) for k, v in value.items() if k != "timestamp"}
+        return {k: "<random>" if k in _RANDOM_KEYS else _searchable(v, call_ids)
+                for k, v in value.items() if k != "timestamp"}
     if isinstance(value, list):
         return [_searchable(v, call_ids) for v in value]
     if isinstance(value, float):
@@ -62,8 +65,14 @@ def _searchable(value: Any, call_ids: set[str]) -> Any:
     if isinstance(value, str):
         for call_id in call_ids:
             value = value.replace(call_id, "<call>")
-        return _DECIMALS.sub("<n>", value)  # times inside text (a debug line quoting a record)
+        value = _HEX_IDS.sub("<id>", value)
+        value = _DECIMALS.sub("<n>", value)  # times inside text (a debug line quoting a record), addresses
+        return _PORTS.sub(":<port>", value)
     return value
 
 
+_RANDOM_KEYS = frozenset({"port", "owner"})
+_HEX_IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # UUIDs
+                      r"|\b(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b")
 _DECIMALS = re.compile(r"\d+\.\d+")
+_PORTS = re.compile(r"(?<=<n>):\d+")

@@ -130,6 +130,7 @@ class Service:
         services.guard.on_engaged = self.metrics.guard_engaged_by
         self.agi = FastAgiServer(self._handle, settings.agi_host, settings.agi_port,
                                  env_timeout=settings.agi_env_timeout, allow=settings.agi_allow)
+        self.agi.on_dropped.append(self.metrics.agi_dropped)
         self.ari = AriApp(
             self._handle, str(settings.ari_url), settings.ari_user, settings.ari_password.get_secret_value(),
             settings.ari_app, timeout=settings.ari_timeout, announce_input=settings.ari_announce_input,

@@ -20,6 +20,7 @@ _API_ERRORS = frozenset(f"ApiError {code.value}" for code in ErrorCode)
 
 _RETRY_CAUSES = frozenset({"500", "502", "503", "504", "maintenance", "connect", "reset", "timeout"})
 _KIMVOICE_METHODS = frozenset(method.name for method in METHODS)
+_AGI_DROPS = frozenset({"refused", "evicted", "no_environment"})
 _BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 8, 15, 30, 60)
@@ -47,6 +48,10 @@ class Metrics:
                                       "1 half-open (trial requests), 2 open (requests refused)", registry=self.registry)
         self.kimvoice_breaker_opened = Counter("ivr_kimvoice_breaker_opened", "Times KimVoice's breaker opened",
                                                registry=self.registry)
+        self.agi_drops = Counter(
+            "ivr_agi_connections_dropped", "FastAGI connections closed before they became calls (no call record): "
+            "refused (peer not allowed), evicted (too many waiting for their environment), no_environment",
+            ["reason"], registry=self.registry)
         self.guard_engaged = Counter(
             "ivr_guard_engaged", "Times a bound on PIN guessing engaged: a key, a calling number, withheld "
             "numbers locked; global: sign-ins paced line-wide", ["bound"], registry=self.registry)
@@ -89,6 +94,10 @@ class Metrics:
     def guard_engaged_by(self, bound: str) -> None:
         """The sign-in guard's `on_engaged`: `bound` is key, caller, withheld or global."""
         self.guard_engaged.labels(bound).inc()
+
+    def agi_dropped(self, reason: str) -> None:
+        """The FastAGI server's `on_dropped`."""
+        self.agi_drops.labels(_closed(reason, _AGI_DROPS)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -38,3 +39,27 @@ async def test_error_codes_a_backend_made_up_share_one_label() -> None:
     page = metrics.render().decode()
     assert len(page.splitlines()) == before
     assert 'result="ApiError 1001"' in page and 'result="ApiError other"' in page and "4242" not in page
+
+
+async def test_a_connection_that_never_became_a_call_is_counted(tmp_path: Path) -> None:
+    """It leaves no call record, so /metrics is where an operator sees it."""
+    async with running_line(tmp_path) as line:
+        reader, writer = await asyncio.open_connection("127.0.0.1", line.service.agi.port)
+        writer.write(b"agi_network: yes\n" + b"x" * 20_000)  # a line longer than any AGI line
+        await writer.drain()
+        assert await reader.read() == b""  # closed by the service
+        writer.close()
+        await line.call("123456#2580#19")
+        async with httpx.AsyncClient(base_url=line.service.http.url) as http:
+            page = (await http.get("/metrics")).text
+    assert 'ivr_agi_connections_dropped_total{reason="no_environment"} 1.0' in page
+    assert 'ivr_calls_total{outcome="update_code_read",route="keybox"} 1.0' in page
+
+
+def test_drop_reasons_are_a_closed_set() -> None:
+    metrics = Metrics(routes=("keybox",))
+    for reason in ("refused", "evicted", "made-up"):
+        metrics.agi_dropped(reason)
+    page = metrics.render().decode()
+    assert 'ivr_agi_connections_dropped_total{reason="refused"} 1.0' in page
+    assert 'ivr_agi_connections_dropped_total{reason="unknown"} 1.0' in page and "made-up" not in page

@@ -93,6 +93,11 @@ class FastAgiServer:
         self._in_call = 0
         self._refused = ThrottledWarning(_log, "agi.peer_refused")
         self._evicted = ThrottledWarning(_log, "agi.pending_evicted")
+        self.on_dropped: list[Callable[[str], None]] = []
+        """Told of each connection closed before it became a call, and why: `refused` (a peer
+        outside the allow list), `evicted` (the oldest waiting past `max_pending`), `no_environment`
+        (none, or a broken one, within `env_timeout`). None leaves a call record: an operator
+        counts them here."""
 
     @property
     def port(self) -> int:
@@ -135,6 +140,10 @@ class FastAgiServer:
         await self.close()
         await self._calls.drain(grace)
 
+    def _dropped(self, reason: str) -> None:
+        for observe in self.on_dropped:
+            observe(reason)
+
     # -- per connection ------------------------------------------------------------------
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -143,12 +152,14 @@ class FastAgiServer:
         if not allowed(self._allow, peer[0] if isinstance(peer, tuple) else None):
             close_transport(writer.transport)
             self._refused.note(peer=_peer(writer))
+            self._dropped("refused")
             return
         if len(self._pending) >= self._max_pending:
             oldest = next(iter(self._pending))
             del self._pending[oldest]  # its task sees the stream end and returns quietly
             close_transport(oldest.transport)
             self._evicted.note(peer=_peer(oldest))
+            self._dropped("evicted")
         self._pending[writer] = None
         self._calls.start(self._connection(reader, writer))
 
@@ -167,6 +178,7 @@ class FastAgiServer:
         except AgiProtocolError as exc:
             if writer in self._pending:  # else evicted, and logged as such
                 _log.warning("agi.bad_environment", peer=_peer(writer), error=str(exc))
+                self._dropped("no_environment")
             return
         finally:
             evicted = writer not in self._pending

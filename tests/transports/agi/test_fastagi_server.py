@@ -218,7 +218,9 @@ async def test_a_peer_without_an_environment_is_dropped_and_others_are_served(
     handlers: Handlers, captured_log: CapturedLog, misbehave: Callable[[Peer], None]
 ) -> None:
     # The environment timeout is far beyond PATIENCE: nothing here may wait for it.
+    dropped: list[str] = []
     async with serving(handlers.pin, env_timeout=60) as server:
+        server.on_dropped.append(dropped.append)
         bad = await Peer.connect(server.port)
         bad.writer.write(b"agi_network: yes\nagi_network_script: keybox\n")
         await bad.writer.drain()
@@ -234,6 +236,7 @@ async def test_a_peer_without_an_environment_is_dropped_and_others_are_served(
     assert handlers.seen["2.1"].outcome == "done"
     [event] = captured_log.events("agi.bad_environment")
     assert event["level"] == "warning"
+    assert dropped == ["no_environment"]
 
 
 async def test_a_peer_resetting_mid_command_is_a_hang_up(handlers: Handlers, captured_log: CapturedLog) -> None:
@@ -373,7 +376,9 @@ async def test_many_concurrent_calls_all_complete(handlers: Handlers) -> None:
 async def test_a_peer_outside_the_allow_list_is_closed_before_anything_is_read(
     handlers: Handlers, captured_log: CapturedLog
 ) -> None:
+    dropped: list[str] = []
     async with serving(handlers.pin, allow=parse_networks("10.0.0.0/8,::1/128")) as server:
+        server.on_dropped.append(dropped.append)
         peer = await Peer.call(server.port, unique_id="7.1")  # a whole environment: still refused
         await peer.assert_closed_by_server()
         assert (server.active, server.pending) == (0, 0)
@@ -383,6 +388,7 @@ async def test_a_peer_outside_the_allow_list_is_closed_before_anything_is_read(
     assert event["level"] == "warning" and event["peer"].startswith("127.0.0.1:")
     assert "exception" not in event
     assert not captured_log.events("agi.bad_environment")
+    assert dropped == ["refused"]
 
 
 async def test_ipv6_loopback_is_allowed_by_default(handlers: Handlers) -> None:
@@ -424,7 +430,9 @@ async def test_connections_still_reading_their_environment_are_pending_not_calls
 async def test_past_the_pending_cap_the_oldest_silent_connection_is_closed(
     handlers: Handlers, captured_log: CapturedLog
 ) -> None:
+    dropped: list[str] = []
     async with serving(handlers.pin, env_timeout=60, max_pending=4) as server:
+        server.on_dropped.append(dropped.append)
         silent = [await Peer.connect(server.port) for _ in range(4)]
         await until(lambda: server.pending == 4)
         newer = [await Peer.connect(server.port) for _ in range(6)]
@@ -438,8 +446,11 @@ async def test_past_the_pending_cap_the_oldest_silent_connection_is_closed(
         assert not captured_log.events("agi.bad_environment")  # closed on purpose, said once
         for other in newer:
             other.writer.close()
+        await until(lambda: server.pending == 0)
 
     assert handlers.seen["7.4"].outcome == "done"
     evicted = captured_log.events("agi.pending_evicted")
     assert 1 <= len(evicted) < 7  # at most a line a second, however many
     assert evicted[0]["level"] == "warning" and evicted[0]["count"] == 1
+    # each of the 6 newer, then the real call, made room once; the 3 left closed by their peers
+    assert dropped == ["evicted"] * 7 + ["no_environment"] * 3

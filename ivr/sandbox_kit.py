@@ -1,6 +1,7 @@
-"""What every sandbox (KimVoice, ICTCore, Kazoo) shares: the latency wait, `fail_next`, request
-counts, fault knobs read and changed over HTTP, and the `down` knob that drops connections with
-no answer. One copy, so that a knob means the same on every stand-in."""
+"""What every sandbox (KimVoice, ICTCore, Kazoo, Kimoby, Codelocks) shares: the latency wait,
+`fail_next`, request counts, fault knobs read and changed over HTTP, the `down` knob that drops
+connections with no answer, and `Refused`. One copy, so that a knob means the same on every
+stand-in."""
 
 from __future__ import annotations
 
@@ -16,9 +17,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["FaultKnobs", "SandboxFaults", "answer_after", "hang_up", "knob_routes", "refusing_when_down"]
+__all__ = ["FaultKnobs", "Refused", "SandboxFaults", "answer_after", "hang_up", "knob_routes", "refusing_when_down"]
 
 K = TypeVar("K", bound=BaseModel)
+
+
+class Refused(Exception):
+    """A request a sandbox refuses as its service would: a status and a message, which each
+    sandbox's app puts in that service's error body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
 async def answer_after(latency: float, stopping: asyncio.Event) -> bool:

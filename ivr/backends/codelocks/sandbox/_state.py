@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.backends.codelocks._models import DURATIONS, LockModel, durations_of
-from ivr.sandbox_kit import SandboxFaults
+from ivr.sandbox_kit import Refused, SandboxFaults
 
 __all__ = [
     "DIGITS",
@@ -83,13 +83,6 @@ class CodelocksKnobs(BaseModel):
     latency: float = Field(0.0, ge=0, le=60, description="seconds added before every answer")
     down: bool = Field(False, description="every connection is closed without an answer")
 
-
-class Refused(Exception):
-    """A request the sandbox refuses, as Codelocks would: a status and its message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 INVALID = "Invalid data supplied"

@@ -27,7 +27,7 @@ from typing import Any
 from ivr.backends.kimoby._models import MAX_BODY_CHARS
 from ivr.backends.kimoby.sandbox._knobs import KimobyKnobs
 from ivr.backends.kimoby.sandbox._sender import WebhookSender, WebhookTarget
-from ivr.sandbox_kit import SandboxFaults
+from ivr.sandbox_kit import Refused, SandboxFaults
 
 __all__ = [
     "FAILED_NUMBER",
@@ -85,13 +85,6 @@ def seed_customer_lines() -> list[str]:
     lines.append(f"reference {UNKNOWN_REFERENCE}  no such customer")
     return lines
 
-
-class Refused(Exception):
-    """A request the sandbox refuses as Kimoby does: a status and `{"message": ...}`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 class KimobySandbox(SandboxFaults[KimobyKnobs]):

@@ -15,8 +15,8 @@ from ivr.outbound.platforms.ictcore.sandbox._state import (
     SANDBOX_USERNAME,
     IctCoreKnobs,
     IctCoreSandbox,
-    Refused,
 )
+from ivr.sandbox_kit import Refused
 
 __all__ = [
     "BUSY_NUMBER",

@@ -18,8 +18,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ivr.logging import get_logger
-from ivr.outbound.platforms.ictcore.sandbox._state import IctCoreSandbox, Refused
-from ivr.sandbox_kit import knob_routes, refusing_when_down
+from ivr.outbound.platforms.ictcore.sandbox._state import IctCoreSandbox
+from ivr.sandbox_kit import Refused, knob_routes, refusing_when_down
 
 log = get_logger("ivr.outbound.ictcore.sandbox")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.sandbox_kit import SandboxFaults
+from ivr.sandbox_kit import Refused, SandboxFaults
 
 SANDBOX_USERNAME = "keybox"
 SANDBOX_PASSWORD = "sandbox-password"
@@ -44,13 +44,6 @@ class IctCoreKnobs(BaseModel):
     latency: float = Field(0.0, ge=0, le=60, description="seconds added before every answer")
     down: bool = Field(False, description="every connection is closed without an answer")
 
-
-class Refused(Exception):
-    """A request the sandbox refuses, as ICTCore would: a status and a message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass

@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ivr import sandbox_kit
 from ivr.logging import get_logger
 from ivr.outbound.platforms.kazoo._client import GREGORIAN_OFFSET, JOB_VARIABLE
 from ivr.sandbox_kit import SandboxFaults
@@ -84,12 +85,12 @@ class KazooKnobs(BaseModel):
     max_range: int = Field(MAX_RANGE, gt=0, description="the longest CDR date range, in seconds")
 
 
-class Refused(Exception):
+class Refused(sandbox_kit.Refused):
     """A request the sandbox refuses as crossbar would: status, Kazoo's `message` and `data`."""
 
     def __init__(self, status: int, message: str, data: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.data = status, message, data if data is not None else {}
+        super().__init__(status, message)
+        self.data = data if data is not None else {}
 
 
 def system_error(status: int, error: str, text: str, **extra: Any) -> Refused:

@@ -1,6 +1,6 @@
 """An HTTP answer read whole within a bound and a deadline: how every HTTP client of ours
 (KimVoice, ICTCore, Kazoo) takes a peer's body, so that no peer can make the service hold more
-than it meant to, or wait longer."""
+than it meant to, or wait longer; and how a body that does not fit its model is told."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import time
 
 import httpx
 import structlog
+from pydantic import ValidationError
 
-__all__ = ["MAX_ANSWER_BYTES", "PEER_HEADERS", "AnswerTooLarge", "NoAnswer", "exchange", "peer_client", "read_bounded"]
+__all__ = ["MAX_ANSWER_BYTES", "PEER_HEADERS", "AnswerTooLarge", "NoAnswer", "exchange", "misfit", "peer_client",
+           "read_bounded"]
 
 MAX_ANSWER_BYTES = 1 << 20
 """No answer of our peers comes near a megabyte; one that does is not theirs to send."""
@@ -53,6 +55,13 @@ async def read_bounded(response: httpx.Response, limit: int = MAX_ANSWER_BYTES) 
             raise AnswerTooLarge(f"the answer is longer than {limit} bytes")
     return httpx.Response(response.status_code, headers=response.headers, content=bytes(body),
                           request=response.request, extensions=response.extensions)
+
+
+def misfit(exc: ValidationError) -> str:
+    """Where a peer's body first fails its model and why, as `where: what`, never the value there
+    (a body may hold a code)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    return f"{'.'.join(str(part) for part in first['loc']) or 'body'}: {first['msg']}"
 
 
 class NoAnswer(Exception):

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ivr.errors import SmsUnavailableError
+from ivr.http_answers import misfit
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -143,8 +144,4 @@ def parse(model: type[M], value: object, what: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise SmsUnavailableError(
-            f"Kimoby sent a body that is not its model ({what}, {where}: {first['msg']})"
-        ) from None
+        raise SmsUnavailableError(f"Kimoby sent a body that is not its model ({what}, {misfit(exc)})") from None

@@ -66,7 +66,7 @@ from ivr.errors import (
     NotAuthorizedError,
     UnavailableError,
 )
-from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, read_bounded
+from ivr.http_answers import MAX_ANSWER_BYTES, AnswerTooLarge, misfit, read_bounded
 from ivr.logging import get_logger
 
 __all__ = ["ATTEMPT_SHARE", "KimVoice", "KimVoiceClient"]
@@ -365,11 +365,8 @@ def _decode(name: str, response: httpx.Response, model: type[M]) -> M:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
         raise BadResponseError(
-            f"KimVoice {name} answered with a body that is not a {model.__name__} ({where}: {first['msg']})"
-        ) from None
+            f"KimVoice {name} answered with a body that is not a {model.__name__} ({misfit(exc)})") from None
 
 
 def _error_for(response: httpx.Response, name: str) -> Exception:

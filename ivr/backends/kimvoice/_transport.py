@@ -38,6 +38,9 @@ __all__ = ["KeepAliveTransport"]
 
 _Origin = tuple[str, str, int]  # scheme, host, port
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HEAD_BYTES = 16_384
+"""An answer's status line and headers at most (h11's bound): llhttp itself has none, and a
+peer sending headers without end would otherwise be held in memory until the deadline."""
 
 
 class _Stale(Exception):
@@ -197,6 +200,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         answer = _Answer()
         parser = answer.parser = httptools.HttpResponseParser(answer)
         received = False
+        head_bytes = 0
         try:
             async with asyncio.timeout(timeouts.get("read")):
                 while not answer.complete:
@@ -217,6 +221,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                         raise httpx.RemoteProtocolError(
                             "the server closed the connection before the response ended", request=request)
                     received = True
+                    if not answer.head_done:
+                        head_bytes += len(chunk)
                     try:
                         parser.feed_data(chunk)
                     except httptools.HttpParserError as exc:
@@ -224,6 +230,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                             raise httpx.RemoteProtocolError(
                                 f"malformed HTTP response ({exc})", request=request) from None
                         answer.trailing = True  # bytes after the answer: the connection is not reused
+                    if not answer.head_done and head_bytes > MAX_HEAD_BYTES:
+                        raise httpx.RemoteProtocolError(
+                            f"the answer's status line and headers are longer than {MAX_HEAD_BYTES} bytes",
+                            request=request)
                     if answer.size > self._max_body or answer.declared > self._max_body:
                         raise AnswerTooLarge(f"the answer is longer than {self._max_body} bytes")
         except TimeoutError:
@@ -317,8 +327,8 @@ class _Answer:
     left to the garbage collector.
     """
 
-    __slots__ = ("complete", "declared", "headers", "keep_alive", "parser", "parts", "reason", "size", "status",
-                 "trailing", "until_close", "version")
+    __slots__ = ("complete", "declared", "head_done", "headers", "keep_alive", "parser", "parts", "reason", "size",
+                 "status", "trailing", "until_close", "version")
 
     def __init__(self) -> None:
         self.parser: httptools.HttpResponseParser | None = None
@@ -330,6 +340,7 @@ class _Answer:
         self.status = 0
         self.version = "1.1"
         self.keep_alive = False
+        self.head_done = False
         self.complete = False
         self.trailing = False
         self.until_close = False
@@ -361,6 +372,7 @@ class _Answer:
         # completes the message; the exchange ends it at the close).
         names = {name.lower() for name, _ in self.headers}
         self.until_close = b"content-length" not in names and b"transfer-encoding" not in names
+        self.head_done = self.status >= 200
 
     def on_body(self, data: bytes) -> None:
         if not self.complete:

@@ -412,6 +412,31 @@ async def test_malformed_http_is_a_remote_protocol_error(serve, make) -> None:
     assert transport.open_connections == 0
 
 
+@pytest.mark.parametrize("head", [
+    pytest.param(b"X-Padding: " + b"a" * 200_000, id="one-endless-header"),
+    pytest.param(b"".join(b"X-%d: a\r\n" % i for i in range(20_000)), id="headers-without-end"),
+])
+async def test_a_head_past_its_bound_is_a_remote_protocol_error(serve, make, head: bytes) -> None:
+    """llhttp bounds no header: the transport does (16 KiB, as h11 did), not the deadline."""
+    async def endless(seen: Seen) -> bytes:
+        return b"HTTP/1.1 200 OK\r\n" + head
+
+    server = await serve(endless)
+    transport = KeepAliveTransport()
+    with pytest.raises(httpx.RemoteProtocolError, match="16384 bytes"):
+        await make(transport).get(server.url)
+    assert transport.open_connections == 0
+
+
+async def test_a_head_just_under_its_bound_is_read(serve, make) -> None:
+    async def padded(seen: Seen) -> bytes:
+        return ok(b"{}", "X-Padding: " + "a" * 16_000)
+
+    server = await serve(padded)
+    response = await make(KeepAliveTransport()).get(server.url)
+    assert response.status_code == 200 and len(response.headers["x-padding"]) == 16_000
+
+
 async def test_a_line_break_in_a_header_value_is_refused_and_nothing_is_sent(serve, make) -> None:
     """httpx lets a CR or LF through in a header value; a token from a backend could carry one."""
     server = await serve()

@@ -170,13 +170,17 @@ async def test_deliveries_are_signed_and_retried_with_the_same_bytes(server: Kim
 
 
 async def test_a_410_deletes_the_webhook(server: KimobySandboxServer, api: httpx.AsyncClient) -> None:
+    # One event a message: a slow 410 must not race the message's later events to the receiver.
     collector = Collector([410])
     async with collector.http:
-        await api.post("/webhooks", json={"url": f"{collector.http.url}/hook"})
-        sent = (await api.post("/messages", json={"customer": {"reference": "123456"}, "body": "Hello"})).json()
-        await final_status(server.sandbox, sent["id"])
-    assert (await api.get("/webhooks")).json() == []
+        await api.post("/webhooks", json={"url": f"{collector.http.url}/hook", "events": ["message_created"]})
+        first = (await api.post("/messages", json={"customer": {"reference": "123456"}, "body": "Hello"})).json()
+        await final_status(server.sandbox, first["id"])
+        assert (await api.get("/webhooks")).json() == []
+        second = (await api.post("/messages", json={"customer": {"reference": "123456"}, "body": "Again"})).json()
+        await final_status(server.sandbox, second["id"])
     assert len(collector.received) == 1
+    assert [(d.attempt, d.status) for d in server.sandbox.sender.deliveries] == [(1, 410)]
 
 
 async def test_a_receiver_that_never_accepts_gets_six_attempts(server: KimobySandboxServer,
@@ -195,6 +199,7 @@ async def test_stop_and_start_texts_send_customer_events(server: KimobySandboxSe
         await api.post("/webhooks", json={"url": f"{collector.http.url}/hook"})
         stopped = await api.post(f"{server.url}/sandbox/customers/123456/unsubscribe")
         assert stopped.json()["is_unsubscribed"] is True
+        await server.sandbox.sender.idle()  # each event its own delivery: keep them in order
         refused = await api.post("/messages", json={"customer": {"reference": "123456"}, "body": "Hello"})
         assert refused.status_code == 400
         await api.post(f"{server.url}/sandbox/customers/123456/resubscribe")

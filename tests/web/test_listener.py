@@ -43,12 +43,25 @@ async def echo(websocket: WebSocket) -> None:
 APP = Starlette(routes=[Route("/", hello), Route("/slow", slow), WebSocketRoute("/events", echo)])
 
 
+class Held:
+    """`/held`: answered only once `release` is set, so a test knows its requests are being answered."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+        self.release = asyncio.Event()
+
+    async def endpoint(self, _: Request) -> PlainTextResponse:
+        self.entered += 1
+        await self.release.wait()
+        return PlainTextResponse("held")
+
+
 @asynccontextmanager
-async def listening(**limits: object) -> AsyncIterator[Callable[..., Awaitable[Stream]]]:
+async def listening(app: Starlette = APP, **limits: object) -> AsyncIterator[Callable[..., Awaitable[Stream]]]:
     """The server with `limits`, and a way to open raw connections to it (closed at the end),
     from a loopback address of the test's choosing (`connect("127.0.0.7")`: another peer)."""
     opened: list[asyncio.StreamWriter] = []
-    async with EmbeddedHttpServer(APP, **limits) as server:  # type: ignore[arg-type]
+    async with EmbeddedHttpServer(app, **limits) as server:  # type: ignore[arg-type]
         where = urlsplit(server.url)
 
         async def connect(peer: str = "127.0.0.1") -> Stream:
@@ -162,14 +175,18 @@ async def test_half_sent_requests_cannot_lock_a_probe_out() -> None:
 
 
 async def test_when_every_connection_is_being_answered_a_new_one_is_closed() -> None:
-    async with listening(max_connections=4) as connect:
+    held = Held()
+    async with listening(Starlette(routes=[Route("/held", held.endpoint)]), max_connections=4) as connect:
         busy = [await connect(f"127.0.0.{2 + n}") for n in range(4)]
-        answers = [asyncio.create_task(answer(stream, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")) for stream in busy]
-        await asyncio.sleep(0.2)  # the four requests are in and being answered (0.6 s each)
+        answers = [asyncio.create_task(answer(stream, b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")) for stream in busy]
+        async with asyncio.timeout(5):
+            while held.entered < 4:
+                await asyncio.sleep(0.005)
         reader, writer = await connect()
         writer.write(REQUEST)
         assert await closed_within(reader, 2) < 1
-        assert [(await task).endswith(b"slow") for task in answers] == [True] * 4
+        held.release.set()
+        assert [(await task).endswith(b"held") for task in answers] == [True] * 4
 
 
 async def test_a_peer_outside_the_allow_list_is_closed_before_anything_is_read() -> None:

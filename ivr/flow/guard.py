@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -206,19 +207,26 @@ class SignInGuard:
         for their answers: right PINs give their place back, wrong ones lock.
         """
         await self.check(*subjects)
-        await self._turn()
         deadline = asyncio.get_running_loop().time() + self.limits.pace_wait
         while True:
-            locked = self._locked(subjects)  # a wait may have passed: look again, then count at once
-            if locked is not None:
-                raise SignInLocked(locked)
-            if not self._full(subjects):
-                break
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await self._settled.wait()
-            except TimeoutError:
-                raise SignInThrottledError("the guesses in flight on this key did not settle in time") from None
+            while not self._room(subjects):
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._settled.wait()
+                except TimeoutError:
+                    raise SignInThrottledError("the guesses in flight on this key did not settle in time") from None
+            async with self._turn():
+                if self._room(subjects):  # a turn may have taken a while: look again, then count at once
+                    return await self._count_guess(subjects)
+
+    def _room(self, subjects: tuple[Subject, ...]) -> bool:
+        """Whether one more guess fits every subject's allowance now; `SignInLocked` if one is locked."""
+        locked = self._locked(subjects)
+        if locked is not None:
+            raise SignInLocked(locked)
+        return not self._full(subjects)
+
+    async def _count_guess(self, subjects: tuple[Subject, ...]) -> Reservation:
         now = self._clock()
         reservation = Reservation(subjects, now)
         for subject in subjects:
@@ -339,9 +347,13 @@ class SignInGuard:
             self._clears_seen = max(self._clears_seen, row)
         return bool(clears)
 
-    async def _turn(self) -> None:
-        """While the line is paced, wait for this guess's turn, or refuse."""
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """While the line is paced, this guess's turn, or refuse. The turn is held until the guess
+        is counted and the next one starts `pace` after that, so guesses leave `pace` apart even
+        when the store is slow to count one."""
         if not self.paced:
+            yield
             return
         if self._waiting >= self.limits.pace_queue:
             raise SignInThrottledError("too many sign-ins are waiting for a turn")
@@ -349,15 +361,21 @@ class SignInGuard:
         self._waiting += 1
         try:
             async with asyncio.timeout(self.limits.pace_wait):
-                async with self._turns:
-                    wait = self._next_turn - loop.time()
-                    if wait > 0:
-                        await asyncio.sleep(wait)
-                    self._next_turn = loop.time() + self.limits.pace
+                await self._turns.acquire()
+                try:
+                    await asyncio.sleep(max(0.0, self._next_turn - loop.time()))
+                except BaseException:
+                    self._turns.release()
+                    raise
         except TimeoutError:
             raise SignInThrottledError(f"no sign-in turn within {self.limits.pace_wait:g} s") from None
         finally:
             self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._next_turn = loop.time() + self.limits.pace
+            self._turns.release()
 
     def _engage_pacing(self, now: float) -> None:
         self._expire(self._all, now)

@@ -174,6 +174,44 @@ async def test_a_failure_that_cannot_be_stored_refuses_the_guess_and_still_count
         await guard.reserve(guard.key_subject("123456"), guard.caller_subject("+15555550100"))
 
 
+class SlowToCount(SqliteStore):
+    """The real store, slow to write every other guess (a disk under load)."""
+
+    writes = 0
+
+    async def add_failures(self, failures: list[tuple[str, str, float]]) -> list[int]:
+        self.writes += 1
+        if self.writes % 2:
+            await asyncio.sleep(0.04)
+        return await super().add_failures(failures)
+
+
+async def test_paced_guesses_leave_a_pace_apart_when_the_store_is_slow_to_count_them(
+    tmp_path: Path, clock: Clock
+) -> None:
+    store = await SlowToCount.open(tmp_path / "calls.db", clock)
+    try:
+        limits = GuardLimits(global_failures=2, pace=0.05, pace_wait=2, pace_queue=8, window=900, duration=900)
+        guard = await guard_for(store, tmp_path, clock, limits)
+        for n in range(2):
+            await wrong_guesses(guard, f"{30000 + n}", f"+1555000{n:04d}", 1)
+        assert guard.paced
+        loop = asyncio.get_running_loop()
+        sent_at: list[float] = []
+
+        async def one(n: int) -> None:
+            reservation = await guard.reserve(guard.key_subject(f"{40000 + n}"),
+                                              guard.caller_subject(f"+1666{n:07d}"))
+            sent_at.append(loop.time())
+            await guard.failed(reservation)
+
+        await asyncio.gather(*(one(n) for n in range(6)))
+    finally:
+        await store.close()
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert len(sent_at) == 6 and all(gap >= 0.05 for gap in gaps), gaps
+
+
 async def test_an_operator_clear_reaches_the_running_guard(store: SqliteStore, tmp_path: Path,
                                                            clock: Clock) -> None:
     guard = await guard_for(store, tmp_path, clock)

@@ -16,6 +16,8 @@ ambivalent, this client takes the safe reading:
   429 or a 5xx answer is retried: Kimoby answered, and says it did not act (a 5xx after acting
   would be Kimoby's defect, a duplicate text at worst).
 * `GET /webhooks` answers a bare array in the guide; a list page is read too.
+* A list is asked 50 a page (`per_page`, the guide's most) from its first request on: Kimoby's
+  default is 25, and a first page of 25 followed by pages of 50 would skip items 26 to 50.
 
 Nothing the client logs or raises holds a message body (it holds the code), a phone number, the
 API secret or a webhook's key.
@@ -56,6 +58,8 @@ log = get_logger("ivr.kimoby")
 
 MAX_PER_PAGE = 50
 """The guide's largest `per_page`."""
+_PAGE_SIZE = {"per_page": str(MAX_PER_PAGE)}
+"""Asked of every list request, the first too: Kimoby's default is 25 a page."""
 _CREDENTIALS = "IVR_KIMOBY_API_KEY / IVR_KIMOBY_API_SECRET"
 _PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _DIGITS = re.compile(r"\d{4,}")
@@ -146,11 +150,11 @@ class KimobyClient:
         """The webhooks registered with Kimoby (without their keys: Kimoby shows those once)."""
         name = "GET /webhooks"
         deadline = self._deadline(timeout)
-        body = _ok(name, await self._request(name, "GET", "/webhooks", deadline))
+        body = _ok(name, await self._request(name, "GET", "/webhooks", deadline, params=_PAGE_SIZE))
         if isinstance(body, list):
             items: list[Any] = body
         else:
-            items = [item async for page in self._pages(name, "/webhooks", "webhooks", {}, deadline, body)
+            items = [item async for page in self._pages(name, "/webhooks", "webhooks", _PAGE_SIZE, deadline, body)
                      for item in page]
         return [parse(Webhook, item, "webhook") for item in items]
 
@@ -192,7 +196,7 @@ class KimobyClient:
 
     async def _find_customer(self, reference: str, deadline: float) -> Customer | None:
         name = "GET /customers"
-        params = {"reference": reference}
+        params = {"reference": reference, **_PAGE_SIZE}
         response = await self._request(name, "GET", "/customers", deadline, params=params)
         if response.status_code == 404:
             return None
@@ -220,7 +224,10 @@ class KimobyClient:
     async def _pages(
         self, name: str, path: str, key: str, params: dict[str, str], deadline: float, first: Any,
     ) -> AsyncIterator[list[Any]]:
-        """The items of a list, page by page from the answer `first`, at most `max_pages` pages."""
+        """The items of a list, page by page from the answer `first`, at most `max_pages` pages.
+
+        `params` are those of the first request, `per_page` included: page n+1 is the one after
+        page n only when both are of one size."""
         body, read = first, 1
         while True:
             page = parse(Page, {"items": body.get(key) if isinstance(body, dict) else None,
@@ -232,7 +239,7 @@ class KimobyClient:
                 log.warning("kimoby.pages_left_off", call=name, pages=page.pagination.pages, read=read)
                 return
             read += 1
-            query = {**params, "page": str(page.pagination.page + 1), "per_page": str(MAX_PER_PAGE)}
+            query = {**params, "page": str(page.pagination.page + 1)}
             body = _ok(name, await self._request(name, "GET", path, deadline, params=query))
 
     async def _request(

@@ -243,25 +243,49 @@ def _customer(n: int) -> dict[str, Any]:
     return {"id": n, "reference": f"KH{n}", "cell_phone_number": "+15555550000", "is_unsubscribed": False}
 
 
-async def test_a_customer_list_answer_is_searched_page_by_page_within_a_bound() -> None:
-    asked: list[dict[str, str]] = []
+def kimoby_pages(key: str, items: list[dict[str, Any]], asked: list[dict[str, str]]) -> Callable[[Request], Response]:
+    """A list answered as Kimoby pages it: `per_page` items a page, 25 when not asked."""
 
-    def pages(request: Request) -> Response:
+    def answer(request: Request) -> Response:
         query = dict(request.query_params)
         asked.append(query)
-        page = int(query.get("page", "1"))
-        items = [_customer(n) for n in range((page - 1) * 50, page * 50)]
-        return JSONResponse({"customers": items,
-                             "pagination": {"page": page, "pages": 9, "items": 450, "per_page": 50}})
+        page, per_page = int(query.get("page", "1")), int(query.get("per_page", "25"))
+        return JSONResponse({key: items[(page - 1) * per_page: page * per_page],
+                             "pagination": {"page": page, "pages": -(-len(items) // per_page),
+                                            "items": len(items), "per_page": per_page}})
+    return answer
 
-    async with stub(pages, max_pages=3) as kimoby:
+
+async def test_a_customer_list_answer_is_searched_page_by_page_within_a_bound() -> None:
+    asked: list[dict[str, str]] = []
+    async with stub(kimoby_pages("customers", [_customer(n) for n in range(450)], asked), max_pages=3) as kimoby:
         found = await kimoby.find_customer("KH120")
         assert found is not None and found.id == "120"
         assert [q.get("page") for q in asked] == [None, "2", "3"]
-        assert all(q["reference"] == "KH120" for q in asked) and asked[-1]["per_page"] == "50"
+        assert all(q["reference"] == "KH120" and q["per_page"] == "50" for q in asked)
         asked.clear()
         assert await kimoby.find_customer("KH400") is None  # past the bound of 3 pages
         assert len(asked) == 3
+
+
+@pytest.mark.parametrize("position", [26, 38, 50])
+async def test_a_customer_among_items_26_to_50_of_a_list_is_found(position: int) -> None:
+    """Kimoby's first page is 25 items unless asked for more: a first page of 25 and then pages
+    of 50 would never show items 26 to 50."""
+    asked: list[dict[str, str]] = []
+    async with stub(kimoby_pages("customers", [_customer(n) for n in range(1, 121)], asked)) as kimoby:
+        found = await kimoby.find_customer(f"KH{position}")
+    assert found is not None and found.id == str(position)
+    assert asked == [{"reference": f"KH{position}", "per_page": "50"}]
+
+
+async def test_webhooks_listed_in_pages_are_all_listed() -> None:
+    hooks = [{"id": f"WH{n}", "url": f"https://ivr{n}.example.test/webhooks/kimoby"} for n in range(1, 61)]
+    asked: list[dict[str, str]] = []
+    async with stub(kimoby_pages("webhooks", hooks, asked)) as kimoby:
+        listed = await kimoby.webhooks()
+    assert [webhook.id for webhook in listed] == [f"WH{n}" for n in range(1, 61)]
+    assert [(q.get("page"), q["per_page"]) for q in asked] == [(None, "50"), ("2", "50")]
 
 
 async def test_a_customer_in_a_bare_array_is_found_by_its_exact_reference() -> None:

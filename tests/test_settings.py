@@ -55,6 +55,9 @@ def test_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ("IVR_KAZOO_PIVOT_MARGIN", "0.1", "0.5 to 120"),
         ("IVR_KIMOBY_CUSTOMER_REFERENCE", "KH{key}", "{key_number}"),
         ("IVR_CODELOCKS_MONTHLY_BUDGET", "0", "1 to 10000000"),
+        ("IVR_KIMOBY_WEBHOOK_URL", "ftp://ivr.example.com/", "an http(s) URL"),
+        ("IVR_KIMOBY_WEBHOOK_URL", "https:///webhooks/kimoby", "an http(s) URL"),
+        ("IVR_KIMOBY_WEBHOOK_URL", "https://ivr.example.com/web hooks", "without spaces"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -92,6 +95,15 @@ def test_a_backend_url_without_its_credentials_is_one_line(
         load_settings()
     assert str(caught.value).startswith(missing) and f"required with {url}" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_the_webhook_url_is_kept_exactly_as_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Kimoby signs the URL as registered, byte for byte: no case, port or slash made canonical."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IVR_KIMOBY_WEBHOOK_KEY", "the-webhook-key")
+    for typed in ("https://IVR.example.com:443/webhooks/kimoby", "https://ivr.example.com", "http://ivr.example.com/a%7eb"):
+        monkeypatch.setenv("IVR_KIMOBY_WEBHOOK_URL", typed)
+        assert load_settings().kimoby_webhook_url == typed
 
 
 def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

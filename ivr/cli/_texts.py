@@ -112,7 +112,7 @@ async def sms_webhooks(register: str | None, replace: bool, delete: str | None) 
         usage(_NO_KIMOBY)
     if settings.kimoby_url == SANDBOX_URL:
         usage(_EMBEDDED_KIMOBY)
-    ours = str(settings.kimoby_webhook_url) if settings.kimoby_webhook_url is not None else None
+    ours = settings.kimoby_webhook_url  # as typed: the URL Kimoby has, and signs, byte for byte
     url = (register or ours) if register is not None else None
     if register is not None and not url:
         usage("--register: no URL given, and IVR_KIMOBY_WEBHOOK_URL is not set")

@@ -152,6 +152,31 @@ async def test_delivery_statuses_reach_the_record_through_the_signed_webhooks(
     assert after is not None and after.texts[0].status == "delivered"
 
 
+async def test_a_webhook_signed_over_the_url_exactly_as_registered_is_accepted(
+        tmp_path: Path, kimoby: KimobySandboxServer) -> None:
+    """Kimoby signs the URL as it was registered, byte for byte: the service checks that one, not
+    a normalised one (host in lower case, no :443)."""
+    registered = "https://IVR.example.com:443/webhooks/kimoby"  # a proxy in front forwards to the listener
+    async with running_line(tmp_path, kimoby_webhook_url=registered, kimoby_webhook_key="the-webhook-key",
+                            **texts_settings(kimoby)) as line:
+        call = await line.call("123456#2580#1" "3" "9")
+        message_id = call.record.texts[0].id
+        event = b'{"event_name": "message_updated", "data": {"id": %s, "status": "delivered"}}' % message_id.encode()
+        async with httpx.AsyncClient(base_url=line.service.http.url) as http:
+            normalised = await http.post("/webhooks/kimoby", content=event, headers={
+                "X-Kimoby-Signature": sign("the-webhook-key", "https://ivr.example.com/webhooks/kimoby", event)})
+            accepted = await http.post("/webhooks/kimoby", content=event, headers={
+                "X-Kimoby-Signature": sign("the-webhook-key", registered, event)})
+        for _ in range(200):  # the event is handled after its 200, by the receiver's worker
+            record = await line.service.services.records.get(call.record.call_id)
+            assert record is not None
+            if record.texts[0].status == "delivered":
+                break
+            await asyncio.sleep(0.02)
+    assert (normalised.status_code, accepted.status_code) == (401, 200)
+    assert record.texts[0].status == "delivered"
+
+
 # -- lock NetCodes -------------------------------------------------------------------------
 
 async def test_a_lock_netcode(make_line: MakeLine, codelocks: CodelocksSandboxServer) -> None:

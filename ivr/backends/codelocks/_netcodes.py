@@ -30,7 +30,7 @@ __all__ = ["WARN_AT", "MemoryNetCodeStore", "NetCodeStore", "NetCodes"]
 log = get_logger("ivr.backends.codelocks")
 
 WARN_AT = 0.8
-"""The share of the monthly budget at which the log gets a warning (once a month)."""
+"""The share of the monthly budget at which the log gets a warning (once a month per process)."""
 
 _Key = tuple[str, str, int]
 
@@ -94,6 +94,10 @@ class NetCodes:
         self._store = store
         self._budget = monthly_budget
         self._warn_at = max(1, math.ceil(monthly_budget * WARN_AT))
+        # The month last warned of. The count is shared through the store: another process (`ivr
+        # netcode`, which logs errors only) may take the call at the threshold, so this one warns
+        # at its first call at or past it.
+        self._warned: str | None = None
         self._clock = clock
         self._flights: dict[_Key, asyncio.Task[NetCode]] = {}
         self._refused = ThrottledWarning(log, "codelocks.budget_exhausted", every=60.0)
@@ -139,7 +143,8 @@ class NetCodes:
         if count is None:
             self._refused.note(month=month, budget=self._budget)
             raise QuotaExhaustedError(f"the monthly budget of {self._budget} Codelocks NetCode calls is used up")
-        if count == self._warn_at:
+        if count >= self._warn_at and self._warned != month:
+            self._warned = month
             log.warning("codelocks.budget_warning", month=month, used=count, budget=self._budget,
                         share=f"{round(100 * count / self._budget)}%")
         answer = await self._client.netcode(lock.id, model=lock.model, identifier=lock.identifier, start=start,

@@ -166,6 +166,24 @@ async def test_a_warning_at_80_percent_of_the_budget_once_a_month(
     assert warnings[0]["level"] == "warning"
 
 
+async def test_the_warning_comes_when_the_threshold_was_crossed_elsewhere(
+    client: CodelocksClient, store: MemoryNetCodeStore, locks: LockDirectory, clock: Any,
+    log_text: io.StringIO,
+) -> None:
+    """The count is shared: the call at 80% may have been `ivr netcode`'s, which logs errors only."""
+    store.counts["2026-06"] = 8  # budget 10: the 8th call, at 80%, was taken by another process
+    netcodes = NetCodes(client, store, monthly_budget=10, clock=clock)
+    lock = locks.find(4713)
+    assert lock is not None
+    await netcodes.get(lock, 8003)
+    warnings = _events(log_text, "codelocks.budget_warning")
+    assert [(w["used"], w["budget"], w["month"], w["share"]) for w in warnings] == [(9, 10, "2026-06", "90%")]
+    clock.advance(hours=1)
+    await netcodes.get(lock, 8003)
+    assert len(_events(log_text, "codelocks.budget_warning")) == 1
+    assert store.counts["2026-06"] == 10
+
+
 async def test_no_netcode_or_api_key_reaches_a_log_line(
     netcodes: NetCodes, locks: LockDirectory, codelocks: CodelocksSandboxServer, log_text: io.StringIO,
     store: MemoryNetCodeStore, clock: Any,

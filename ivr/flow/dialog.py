@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -143,7 +143,7 @@ class Dialog:
         options = "".join(str(i) for i in range(1, len(names) + 1))
 
         async def offer() -> str:
-            escape = options + (OPERATOR_KEY if self.config.operator else "")
+            escape = self.escape(options)
             pressed = await self.play(intro, escape)
             for digit, name in zip(options, names, strict=True):
                 pressed = pressed or await self.speak(name, escape)
@@ -152,6 +152,11 @@ class Dialog:
             return pressed or await self.call.wait_for_digit(self.config.entry_timeout_ms)
 
         return int(await self.choice(intro, options, offer, attempts=attempts)) - 1
+
+    def escape(self, options: str) -> str:
+        """The keys that cut a spoken offer short: its options, and `0` when there is an operator
+        (`choice` hands that on to them)."""
+        return options + (OPERATOR_KEY if self.config.operator else "")
 
     async def offer_operator(self) -> None:
         """`press-zero-for-operator`, when there is one, and a moment to press it."""
@@ -192,9 +197,10 @@ class Dialog:
 
         A caller who hangs up meanwhile is noticed at once (`Call.wait_hangup`): the request is
         cancelled and `ChannelHangupError` raised, so that nothing more is asked for no one. Its
-        latency and result go into the record either way.
+        latency and result go into the record either way. A caller known to be gone already is
+        asked nothing: the request is not started (nor recorded).
         """
-        task = asyncio.ensure_future(request)
+        task = await self._started(request)
         started = time.perf_counter()
         at = self.record.elapsed()
         result = "ok"
@@ -212,20 +218,46 @@ class Dialog:
             ms = round((time.perf_counter() - started) * 1000, 1)
             self.record.backend.append(BackendCall(method=method, at=round(at, 3), ms=ms, result=result))
 
-    async def _answered(self, task: asyncio.Future[T], timeout: float | None) -> bool:
-        """Wait up to `timeout` for `task`; whether it is done. Raises `ChannelHangupError` as
-        soon as the caller hangs up meanwhile."""
-        hangup = asyncio.ensure_future(self.call.wait_hangup())
-        either: set[asyncio.Future[Any]] = {task, hangup}
+    async def unless_hung_up(self, waiting: Awaitable[T]) -> T:
+        """Wait for `waiting`, which uses no channel (the sign-in guard's wait for a turn); as soon
+        as the caller hangs up (or if they have), cancel it (or never start it) and raise
+        `ChannelHangupError`: no one is left to wait for."""
+        task = await self._started(waiting)
         try:
-            await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await self._answered(task, None)
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})  # what it holds (a turn) is let go before the call ends
+        return task.result()
+
+    async def _started(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """`work` started, unless the caller is known to be gone already: then it never starts
+        (`ChannelHangupError`), so that a caller who hung up asks nothing of anyone."""
+        try:
+            await self._answered(None, 0)
+        except BaseException:
+            if isinstance(work, Coroutine):
+                work.close()  # never started: no "never awaited" warning
+            raise
+        return asyncio.ensure_future(work)
+
+    async def _answered(self, task: asyncio.Future[T] | None, timeout: float | None) -> bool:
+        """Wait up to `timeout` for `task` (None: only look for a hang-up); whether it is done.
+        Raises `ChannelHangupError` as soon as the caller hangs up meanwhile, unless `task` is
+        done by then: what it holds (an answer, a counted guess) must not be lost."""
+        hangup = asyncio.ensure_future(self.call.wait_hangup())
+        watched: set[asyncio.Future[Any]] = {hangup} if task is None else {task, hangup}
+        try:
+            await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             hangup.cancel()
             await asyncio.wait({hangup})  # it lets go of the channel before the next command
-        if hangup.cancelled():
-            return task.done()
+        done = task is not None and task.done()
+        if done or hangup.cancelled():
+            return done
         hangup.result()  # a protocol error the watch ran into
-        raise ChannelHangupError("the caller hung up while a backend request was in flight")
+        raise ChannelHangupError("the caller hung up while the flow waited")
 
     # -- the record ------------------------------------------------------------------------
 

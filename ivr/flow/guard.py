@@ -73,7 +73,10 @@ class Subject:
 
 
 def key_subject(install_key: bytes, key_number: str) -> Subject:
-    return Subject(KEY, keyed_digest(install_key, f"key:{key_number}"), mask_code(key_number))
+    """The key number by its value: every spelling of one key (`0123456`, `123456`) shares one
+    count, or leading zeros would each buy a fresh allowance."""
+    number = str(int(key_number))
+    return Subject(KEY, keyed_digest(install_key, f"key:{number}"), mask_code(number))
 
 
 def caller_subject(install_key: bytes, caller_id: str) -> Subject:
@@ -204,7 +207,8 @@ class SignInGuard:
         / `StoreError`. Call it right before the guess is sent.
 
         When the guesses in flight would use up a subject's allowance, wait (at most `pace_wait`)
-        for their answers: right PINs give their place back, wrong ones lock.
+        for their answers: right PINs give their place back, wrong ones lock. Cancelled while it
+        waits (the caller hung up), it leaves no trace: no guess counted, no paced turn used.
         """
         await self.check(*subjects)
         deadline = asyncio.get_running_loop().time() + self.limits.pace_wait
@@ -241,6 +245,9 @@ class SignInGuard:
         except StoreError:
             log.error("guard.store_failed", action="count a guess")
             await self.failed(reservation)  # not sent, yet counted: the guard fails closed
+            raise
+        except asyncio.CancelledError:
+            self._settle(reservation)  # the caller hung up as it was counted: never sent, it stays counted
             raise
         return reservation
 
@@ -286,6 +293,11 @@ class SignInGuard:
         """Whether sign-ins are paced now (too many wrong guesses on the whole line)."""
         self._engage_pacing(self._clock())
         return self._paced
+
+    @property
+    def waiting(self) -> int:
+        """How many sign-ins wait for a paced turn now."""
+        return self._waiting
 
     # -- operators ------------------------------------------------------------------------
 

@@ -26,15 +26,16 @@ async def look_up(d: Dialog, s: Services) -> IdentifiedKeyHolder:
     for _ in range(ATTEMPTS):
         d.step("identify-enter-key-number")
         entered = await d.ask("identify-enter-key-number", max_digits=10, valid=is_key_number)
-        d.record.key_number, d.record.key_entered = None, mask_code(entered)
+        key_number = int(entered)  # `0123456` is key 123456, as on the keybox route
+        d.record.key_number, d.record.key_entered = None, mask_code(str(key_number))
         d.step("identify-key-holder")
         try:
-            holder = await d.backend("IdentifyKeyHolder", s.kimvoice.identify_key_holder(int(entered)))
+            holder = await d.backend("IdentifyKeyHolder", s.kimvoice.identify_key_holder(key_number))
         except ApiError as exc:
             if exc.code != ErrorCode.KEY_NOT_FOUND:
                 raise
         else:
-            d.record.key_number = int(entered)
+            d.record.key_number = key_number
             return holder
         await d.play("unknown-key")
     raise TooManyAttempts("identify-key-holder", silent=False)

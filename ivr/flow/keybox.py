@@ -63,13 +63,14 @@ async def choose_language(d: Dialog, s: Services) -> None:
     d.step("choose-language")
     options = "".join(str(i) for i in range(1, len(languages) + 1))
     start = d.record.language
+    escape = d.escape(options)
 
     async def offer() -> str:
         pressed = ""
         for digit, language in zip(options, languages, strict=True):
             await d.call.set_language(language)
-            pressed = pressed or await d.play("choose-language", options)
-            pressed = pressed or await d.say_digits(digit, options)
+            pressed = pressed or await d.play("choose-language", escape)
+            pressed = pressed or await d.say_digits(digit, escape)
             if pressed:
                 break
         await d.call.set_language(start)
@@ -91,16 +92,16 @@ async def sign_in(d: Dialog, s: Services) -> tuple[int, KeyHolders]:
     for _ in range(ATTEMPTS):
         d.step("enter-key-number")
         entered = await gave_up_if(refused, d.ask("enter-key-number", max_digits=10, valid=is_key_number))
-        key_number = int(entered)
-        d.record.key_number, d.record.key_entered = None, mask_code(entered)
-        key = s.guard.key_subject(entered)
+        key_number = int(entered)  # `0123456` is key 123456: one record entry, one lockout count
+        d.record.key_number, d.record.key_entered = None, mask_code(str(key_number))
+        key = s.guard.key_subject(str(key_number))
         await unless_locked(d, s.guard.check(key, caller))
         d.step("enter-pin")
         pin = await d.ask("enter-pin", max_digits=4, valid=is_four_digits)
         d.step("get-key-holders")
         if s.guard.paced:
             await d.play("please-wait")  # the line is under a guessing attack: a turn may take seconds
-        guess = await unless_locked(d, s.guard.reserve(key, caller))
+        guess = await unless_locked(d, d.unless_hung_up(s.guard.reserve(key, caller)))
         try:
             holders = await d.backend("GetKeyHolders", s.kimvoice.get_key_holders(key_number, pin))
         except Exception as exc:
@@ -199,7 +200,9 @@ async def validate(d: Dialog, s: Services, key_number: int, member: int, pod: in
         else:
             await d.play("not-authorized")
         await d.offer_operator()
-        raise EndCall(Outcome.NOT_AUTHORIZED, f"ApiError {exc.error_code}") from None
+        # error_code 0: no ApiError, a 200 whose isAuthorized was false (the client's refusal)
+        raise EndCall(Outcome.NOT_AUTHORIZED, f"ApiError {exc.error_code}" if exc.error_code
+                      else "isAuthorized false") from None
 
 
 async def validated(

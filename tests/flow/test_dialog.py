@@ -409,9 +409,8 @@ async def test_backend_hang_up_during_please_wait_cancels_the_request(tts: TtsCa
     assert [(b.method, b.result) for b in d.record.backend] == [("GetCbsCode", "ChannelHangupError")]
 
 
-async def test_backend_after_the_caller_has_gone_drops_the_answer(tts: TtsCache) -> None:
-    """The current behaviour, pinned: the request is started before the hang-up is seen (its first
-    step runs), and its answer is dropped for the hang-up."""
+async def test_backend_after_the_caller_has_gone_starts_no_request(tts: TtsCache) -> None:
+    """The caller has hung up already: the request is never started, nor recorded."""
     ran = False
 
     async def request() -> str:
@@ -425,8 +424,8 @@ async def test_backend_after_the_caller_has_gone_drops_the_answer(tts: TtsCache)
     with pytest.raises(ChannelHangupError):
         await d.backend("HealthCheck", request())
     await asyncio.sleep(0)
-    assert [(b.method, b.result) for b in d.record.backend] == [("HealthCheck", "ChannelHangupError")]
-    assert ran is True
+    assert d.record.backend == []
+    assert ran is False and call.transcript.notes == []
 
 
 async def test_backend_errors_are_recorded_and_raised(tts: TtsCache) -> None:

@@ -212,6 +212,39 @@ async def test_paced_guesses_leave_a_pace_apart_when_the_store_is_slow_to_count_
     assert len(sent_at) == 6 and all(gap >= 0.05 for gap in gaps), gaps
 
 
+class StuckCounting(SqliteStore):
+    """The real store; a guess's count never finishes once `stuck` is set (a hang-up comes first)."""
+
+    stuck = False
+    counting: asyncio.Event
+
+    async def add_failures(self, failures: list[tuple[str, str, float]]) -> list[int]:
+        if self.stuck:
+            self.counting.set()
+            await asyncio.Event().wait()
+        return await super().add_failures(failures)
+
+
+async def test_a_guess_given_up_while_it_is_counted_stays_counted(tmp_path: Path, clock: Clock) -> None:
+    """The caller hangs up (the sign-in is cancelled) as their guess is being counted: it was
+    never sent, and it counts all the same; the fifth such guess locks the key."""
+    store = await StuckCounting.open(tmp_path / "calls.db", clock)
+    try:
+        guard = await guard_for(store, tmp_path, clock)
+        await wrong_guesses(guard, "123456", "+15555550100", 4)
+        store.stuck, store.counting = True, asyncio.Event()
+        reserving = asyncio.ensure_future(guard.reserve(guard.key_subject("123456"),
+                                                        guard.caller_subject("+15555550100")))
+        await store.counting.wait()
+        reserving.cancel()
+        await asyncio.wait({reserving})
+        assert reserving.cancelled()
+        with pytest.raises(SignInLocked):
+            await guard.check(guard.key_subject("123456"))
+    finally:
+        await store.close()
+
+
 async def test_an_operator_clear_reaches_the_running_guard(store: SqliteStore, tmp_path: Path,
                                                            clock: Clock) -> None:
     guard = await guard_for(store, tmp_path, clock)

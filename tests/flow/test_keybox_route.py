@@ -296,6 +296,14 @@ async def test_five_wrong_pins_lock_the_key_across_calls(line: Line) -> None:
     assert backend(record) == [("HealthCheck", "ok")]  # the PIN was not even asked
 
 
+async def test_a_key_number_typed_with_leading_zeros_is_kept_as_its_value(line: Line) -> None:
+    call, record = await line.call("0099999#1111# *0#")
+
+    assert line.kimvoice.calls[1:] == [("get_key_holders", 99999, "1111")]
+    assert call.heard[-6:] == transfer(call, "***99", "enter-key-number", "operator_requested")
+    assert record.key_entered == "***99"
+
+
 async def test_2004_on_get_update_code_validates_again(line: Line) -> None:
     line.kimvoice.fail["get_update_code"] = [
         ApiError("GetUpdateCode", 400, ErrorCode.NOT_VALIDATED, "validate first")]
@@ -452,6 +460,17 @@ async def test_choose_language_a_key_during_the_offer_and_no_choice(line: Line) 
     assert record.language == "en" and record.outcome is Outcome.UPDATE_CODE_READ
 
 
+async def test_zero_during_the_language_offer_reaches_an_agent(line: Line) -> None:
+    line.settings["languages"] = ["en", "fr"]
+    call = line.make_call("", barge_in=[(Event("prompt", "choose-language"), "0")])
+    record = await line.run(call)
+
+    assert call.heard == ["answer", "prompt:welcome", "language:en", "prompt:choose-language", "pressed:0",
+                          "language:en", *transfer(call, "", "choose-language", "operator_requested")]
+    assert (record.outcome, record.detail) == (Outcome.TRANSFERRED, "asked for an agent at choose-language")
+    assert line.kimvoice.calls == [("health_check",)]
+
+
 async def test_hang_up_while_kimvoice_answers_stops_the_call(line: Line) -> None:
     call = line.make_call("123456#2580# 1 9")
     line.kimvoice.during["get_update_code"] = call.hang_up
@@ -461,6 +480,42 @@ async def test_hang_up_while_kimvoice_answers_stops_the_call(line: Line) -> None
     assert (record.outcome, record.detail) == (Outcome.CALLER_HANGUP, "hung up during get-update-code")
     assert backend(record)[-1] == ("GetUpdateCode", "ChannelHangupError")
     assert call.remaining == "9"
+
+
+async def test_hang_up_right_after_the_pin_asks_kimvoice_nothing(line: Line) -> None:
+    def on_event(event: Event) -> None:
+        if event == Event("pressed", "2580#"):
+            call.hang_up()
+
+    call = line.make_call("123456#2580# 1 9", on_event=on_event)
+    record = await line.run(call)
+
+    assert call.heard == [*SIGN_IN, "hangup:caller"]
+    assert line.kimvoice.calls == [("health_check",)]
+    assert backend(record) == [("HealthCheck", "ok")]
+    assert (record.outcome, record.detail) == (Outcome.CALLER_HANGUP, "hung up during get-key-holders")
+
+
+async def test_hang_up_while_waiting_for_a_paced_turn_sends_nothing_and_counts_nothing(line: Line) -> None:
+    line.settings.update(lockout_global_failures=1, lockout_pace=0.5)
+    await line.call("123456#1111#!", caller_id="+15555550601")  # a wrong guess: the line is paced from now
+    await line.call("123456#1112#!", caller_id="+15555550602")  # a paced guess: the next turn is a pace away
+    assert line.guard is not None and line.guard.paced
+    guard, asked, counted = line.guard, len(line.kimvoice.calls), len((await line.store.load_lockouts(0))[0])
+
+    call = line.make_call("123456#2580# 1 9", caller_id="+15555550603")
+    running = asyncio.ensure_future(line.run(call))
+    while not guard.waiting and not running.done():
+        await asyncio.sleep(0)  # until the call waits for its turn
+    call.hang_up()
+    record = await running
+
+    assert call.heard == [*SIGN_IN, "prompt:please-wait", "hangup:caller"]
+    assert line.kimvoice.calls[asked:] == [("health_check",)]
+    assert (record.outcome, record.detail) == (Outcome.CALLER_HANGUP, "hung up during get-key-holders")
+    assert len((await line.store.load_lockouts(0))[0]) == counted and guard.waiting == 0
+    call, record = await line.call("123456#2580# 1 9", caller_id="+15555550604")  # the turn is still there
+    assert record.outcome is Outcome.UPDATE_CODE_READ
 
 
 async def test_operator_from_the_code_type_menu(line: Line) -> None:
@@ -488,3 +543,11 @@ async def test_identify_unknown_key_then_known_then_repeat(line: Line) -> None:
                              "identify-menu", "goodbye"]
     assert backend(record) == [("IdentifyKeyHolder", "ApiError 1002"), ("IdentifyKeyHolder", "ok")]
     assert (record.outcome, record.key_number, record.route) == (Outcome.IDENTIFIED, 123456, "identify")
+
+
+async def test_identify_takes_a_key_number_typed_with_leading_zeros_as_its_value(line: Line) -> None:
+    call, record = await line.call("00123456# 9", route="identify")
+
+    assert line.kimvoice.calls[-1] == ("identify_key_holder", 123456)
+    assert call.heard[:4] == ["answer", "prompt:identify-enter-key-number", "pressed:00123456#", *IDENTIFIED[:1]]
+    assert (record.outcome, record.key_number, record.key_entered) == (Outcome.IDENTIFIED, 123456, "****56")

@@ -185,9 +185,14 @@ class KimVoiceClient:
         self, key_number: int, member_number: int, pod_number: int, code_type: CodeType | str,
         *, timeout: float | None = None,
     ) -> Validation:
+        """The validation a code needs; `NotAuthorizedError` when KimVoice refuses it, by an
+        ApiError 2001-2003 or by an answer whose `isAuthorized` is false: no code may follow."""
         params = {"key_number": key_number, "member_number": member_number, "pod_number": pod_number,
                   "code_type": code_type}
-        return await self._call(VALIDATE_KEY_HOLDER, params, timeout)
+        validation = await self._call(VALIDATE_KEY_HOLDER, params, timeout)
+        if not validation.is_authorized:
+            raise _not_authorized(VALIDATE_KEY_HOLDER.name)
+        return validation
 
     async def get_update_code(
         self, key_number: int, primary_member: int, update_member: int, pod_number: int,
@@ -384,6 +389,14 @@ def _error_for(response: httpx.Response, name: str) -> Exception:
     if status == 401:
         return AuthenticationError(f"KimVoice {name} refused a fresh token (HTTP 401)")
     return UnavailableError(f"KimVoice {name} answered HTTP {status} without an ApiError")
+
+
+def _not_authorized(name: str) -> NotAuthorizedError:
+    """A 200 whose `isAuthorized` is false, refused as 2001-2003 are. KimVoice gave no ApiError:
+    the code is 0, and the text says what it did answer."""
+    error = NotAuthorizedError(name, 200, 0, "isAuthorized false")
+    error.args = (f"KimVoice {name} answered isAuthorized false: the key holder may not have codes",)
+    return error
 
 
 def _api_error_body(response: httpx.Response) -> ApiErrorBody | None:

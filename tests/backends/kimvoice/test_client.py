@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from support.raw_http import http, with_token
 
 from ivr.backends.kimvoice import CodeType, KimVoiceClient, OperationalMode
 from ivr.backends.kimvoice.sandbox import UNKNOWN_KEY, SandboxServer, cbs_code_for, update_code_for
@@ -120,6 +121,20 @@ async def test_2001_to_2003_not_authorized(client: KimVoiceClient, key: int, cod
     error = await assert_api_error(client.validate_key_holder(key, 5001, 1, "Update"), code, 403)
     assert isinstance(error, NotAuthorizedError)
     assert error.user_message == spoken
+
+
+async def test_a_200_with_is_authorized_false_is_not_authorized(serve, make_client) -> None:
+    """Fail closed: a validation KimVoice answers but does not grant lets no code follow, for
+    every caller of the client (the flow, `ivr outbound code`)."""
+    refused = b'{"isAuthorized": false, "keyNumber": 123456, "memberNumber": 5001, "podNumber": 1, ' \
+              b'"codeType": "Update"}'
+    url, raw = await serve(with_token(http("200 OK", refused)))
+    with pytest.raises(NotAuthorizedError) as caught:
+        await make_client(url).validate_key_holder(123456, 5001, 1, CodeType.UPDATE)
+    assert str(caught.value) == ("KimVoice ValidateKeyHolder answered isAuthorized false: "
+                                 "the key holder may not have codes")
+    assert (caught.value.status, caught.value.user_message) == (200, None)
+    assert sum("ValidateKeyHolder" in r for r in raw.requests) == 1  # KimVoice's answer: not retried
 
 
 async def test_2002_member_or_pod_not_on_the_key(client: KimVoiceClient) -> None:

@@ -21,7 +21,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, StoreError
@@ -173,6 +173,9 @@ class Runner:
             return
         now = self._clock()
         for job in await self._store.due_jobs(now, free + 50):
+            if job.cancel_requested:  # asked just as its last attempt went back to the queue: never claimed again
+                await self._end(job, JobState.CANCELLED, "cancelled on request", None, only_from={JobState.QUEUED})
+                continue
             platform = self.platforms.get(job.via)
             if platform is None:
                 await self._store.transition(job.id, JobState.FAILED, f"{job.via} is not configured on this line",
@@ -250,24 +253,27 @@ class Runner:
         now = self._clock()
         attempt.state, attempt.ended, attempt.reason = JobState.FAILED, now, _short(f"not placed: {exc}")
         await self._store.update_attempt(attempt)
+        # read again: a cancel may have been asked during the attempt, and the attempts now
+        # hold this one's reason, which the backoff counts
+        job = await self._store.job(job.id) or job
+        fields = {"attempts_used": job.attempts_used - 1}
+        if job.cancel_requested:
+            await self._end(job, JobState.CANCELLED, f"not placed: {exc}; cancelled on request", attempt.number,
+                            fields=fields)
+            return
         since = job.unavailable_since or now
         if now - since >= self._unavailable_limit:
             minutes = round(self._unavailable_limit / 60)
             await self._end(job, JobState.FAILED, f"{job.via} could not be reached for {minutes} minutes: {exc}",
-                            attempt.number, fields={"attempts_used": job.attempts_used - 1})
+                            attempt.number, fields=fields)
             return
-        unplaced = 0
-        for earlier in reversed(job.attempts):
-            if not earlier.reason.startswith("not placed"):
-                break
-            unplaced += 1
-        wait = min(UNAVAILABLE_BACKOFF[0] * 2 ** unplaced, UNAVAILABLE_BACKOFF[1])
+        wait = _unavailable_wait(job.attempts)
         log.warning("outbound.platform_unavailable", job_id=job.id, via=job.via, error=str(exc), retry_in_s=wait)
         await self._store.transition(
             job.id, JobState.QUEUED, _short(f"{job.via} unavailable, no call placed ({exc}): next try at "
                                             f"{_iso(now + wait)}"),
             only_from=IN_FLIGHT_STATES, attempt=attempt.number,
-            fields={"due": now + wait, "attempts_used": job.attempts_used - 1, "unavailable_since": since},
+            fields={**fields, "due": now + wait, "unavailable_since": since},
         )
 
     async def _finish(self, job: Job, attempt: Attempt | None, end: AttemptEnd) -> None:
@@ -292,8 +298,9 @@ class Runner:
         await self._end(current, end.state, end.reason, number, fields={"unavailable_since": None})
 
     async def _end(self, job: Job, state: JobState, reason: str, attempt: int | None,
-                   fields: Mapping[str, object] | None = None) -> None:
-        final = await self._store.transition(job.id, state, _short(reason), only_from=IN_FLIGHT_STATES,
+                   fields: Mapping[str, object] | None = None,
+                   only_from: Collection[JobState] = IN_FLIGHT_STATES) -> None:
+        final = await self._store.transition(job.id, state, _short(reason), only_from=only_from,
                                              attempt=attempt, fields=fields)
         if final is not None:
             log.info("outbound.job_final", job_id=job.id, state=state.value, attempts=final.attempts_used,
@@ -359,6 +366,18 @@ class _Bucket:
             return False
         self._tokens -= 1
         return True
+
+
+def _unavailable_wait(attempts: list[Attempt]) -> float:
+    """5 s after the first unplaced attempt in a row, doubling up to 60 s."""
+    unplaced = 0
+    for attempt in reversed(attempts):
+        if not attempt.reason.startswith("not placed"):
+            break
+        unplaced += 1
+    first, longest = UNAVAILABLE_BACKOFF
+    # the exponent stops growing once the wait is at its longest: no float overflow however long it lasts
+    return min(first * 2.0 ** min(unplaced - 1, 16), longest)
 
 
 def _iso(epoch: float) -> str:

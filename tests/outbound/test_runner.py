@@ -6,6 +6,7 @@ call for one attempt."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError
-from ivr.outbound import AttemptContext, AttemptEnd, CallingHours, Job, JobKind, JobState, Outbound, Runner
+from ivr.outbound import Attempt, AttemptContext, AttemptEnd, CallingHours, Job, JobKind, JobState, Outbound, Runner
 from ivr.settings import load_settings
 from ivr.store import SqliteStore
 
@@ -304,3 +305,78 @@ async def test_cancel_during_a_call_stops_the_retries(store: SqliteStore, jobs: 
         await runner.stop()
     assert done.state is JobState.CANCELLED and done.reason == "busy; cancelled on request"
     assert len(platform.placed) == 1
+
+
+async def test_a_cancel_during_an_attempt_never_placed_ends_the_job_cancelled(
+    store: SqliteStore, jobs: Outbound
+) -> None:
+    class SlowToFail(ScriptedPlatform):
+        """Slow to connect, then unreachable: no call was placed."""
+
+        async def place(self, ctx: AttemptContext) -> AttemptEnd:
+            await self._hold()
+            raise PlatformUnavailableError("connection refused")
+
+    platform = SlowToFail()
+    runner = make_runner(store, platform)
+    await runner.start()
+    try:
+        job, _ = await jobs.submit(NOTICE)
+
+        async def holding() -> bool:
+            return platform.holding == 1
+        await until(holding)
+        assert (await jobs.cancel(job.id)).cancel_requested
+        platform.release.set()
+        done = await final(jobs, job.id)
+    finally:
+        await runner.stop()
+    assert done.state is JobState.CANCELLED
+    assert done.reason == "not placed: connection refused; cancelled on request"
+    assert done.history[-1].state is JobState.CANCELLED and done.attempts_used == 0
+    assert JobState.QUEUED not in [e.state for e in done.history[1:]]
+
+
+async def test_an_unreachable_platform_is_tried_again_after_waits_that_double_up_to_a_minute(
+    store: SqliteStore, jobs: Outbound
+) -> None:
+    platform = ScriptedPlatform(default=PlatformUnavailableError("connection refused"))
+    now = [time.time() + 1]
+    runner = make_runner(store, platform, clock=lambda: now[0])
+    job, _ = await jobs.submit(NOTICE)
+    waits: list[float] = []
+    await runner.start()
+    try:
+        for tries in range(1, 8):
+            async def back_in_queue(tries: int = tries) -> bool:
+                seen = await jobs.get(job.id)
+                return seen.state is JobState.QUEUED and len(seen.attempts) == tries
+            await until(back_in_queue)
+            waiting = await jobs.get(job.id)
+            waits.append(waiting.due - now[0])
+            now[0] = waiting.due  # the clock reaches the next try
+            runner.wake()
+    finally:
+        await runner.stop()
+    assert waits == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0]
+    assert waiting.attempts_used == 0 and waiting.reason.startswith("asterisk unavailable, no call placed")
+
+
+async def test_a_job_back_in_the_queue_with_a_cancel_asked_is_cancelled_not_stuck(
+    store: SqliteStore, jobs: Outbound
+) -> None:
+    # the cancel came between the runner's last look at the job and its return to the queue
+    # (or a store written before this was fixed)
+    job, _ = await jobs.submit(NOTICE)
+    await store.start_attempt(Attempt(job_id=job.id, number=1, platform="asterisk", started=time.time()), "try")
+    await jobs.cancel(job.id)
+    await store.transition(job.id, JobState.QUEUED, "asterisk unavailable", only_from={JobState.DIALING})
+    platform = ScriptedPlatform()
+    runner = make_runner(store, platform)
+    await runner.start()
+    try:
+        done = await final(jobs, job.id)
+    finally:
+        await runner.stop()
+    assert done.state is JobState.CANCELLED and done.reason == "cancelled on request"
+    assert platform.placed == []

@@ -36,7 +36,7 @@ from ivr.netallow import is_loopback
 from ivr.outbound import CallingHours, JobStore, Outbound, Platform, Runner
 from ivr.outbound.platforms.asterisk import AsteriskPlatform
 from ivr.outbound.platforms.ictcore import IctCorePlatform
-from ivr.outbound.platforms.kazoo import KazooClient, KazooPlatform
+from ivr.outbound.platforms.kazoo import KazooClient, KazooPlatform, caller_id_parts
 from ivr.settings import SANDBOX_URL, Settings
 from ivr.sim import SimulatedAmi, SoundLibrary
 from ivr.store import SqliteStore
@@ -122,6 +122,7 @@ class Service:
         self.simulated_ami: SimulatedAmi | None = None
         self.metrics = Metrics(routes=tuple(ROUTES))
         services.sinks.append(self.metrics.observe)
+        self.outbound.on_final.append(self.metrics.job_final)  # queued jobs cancelled through the API
         breaker = None
         if isinstance(services.kimvoice, KimVoiceClient):
             services.kimvoice.on_retry.append(self.metrics.kimvoice_retried)
@@ -145,7 +146,7 @@ class Service:
         )
         # Kimoby's webhooks: only with the URL registered with Kimoby and its key to check them.
         self.kimoby_webhooks = WebhookReceiver(
-            settings.kimoby_webhook_key.get_secret_value(), str(settings.kimoby_webhook_url),
+            settings.kimoby_webhook_key.get_secret_value(), settings.kimoby_webhook_url,
             jobs.on_text_event, seen=jobs,
         ) if settings.kimoby_webhook_url is not None and isinstance(jobs, SqliteStore) else None
         webhooks = kimoby_routes(self.kimoby_webhooks) if self.kimoby_webhooks is not None else []
@@ -215,9 +216,10 @@ class Service:
             platforms["ictcore"] = IctCorePlatform(
                 str(settings.ictcore_url), settings.ictcore_username, settings.ictcore_password.get_secret_value())
         if settings.kazoo_url is not None:
+            cid_name, cid_number = caller_id_parts(settings.outbound_caller_id)
             platforms["kazoo"] = KazooPlatform(
                 KazooClient.from_settings(settings), pivot_number=settings.kazoo_notice_number,
-                ring_seconds=settings.outbound_ring_seconds)
+                cid_number=cid_number, cid_name=cid_name, ring_seconds=settings.outbound_ring_seconds)
         runner = Runner(
             self.jobs, platforms, hours=CallingHours(settings.outbound_hours, settings.timezone),
             max_active=settings.outbound_max_active, rate=settings.outbound_rate,

@@ -154,12 +154,14 @@ async def outbound_code(key_number: int, member: int, pod: int, wait: bool, **fi
     """Get today's update code from KimVoice (ValidateKeyHolder, GetUpdateCode) and call the key
     holder to read it to them. With the embedded sandbox: --key-number 123456 --member 5001 --pod 1."""
     settings = read_settings(log_level=None if verbose_logs() else "warning")
+    language = fields.get("language") or settings.languages[0]
+    notice = {"kind": "notice", "message": CODE_MESSAGES.get(language, CODE_MESSAGES["en"]), **fields}
+    async with _outbound() as (_, jobs):  # its own options first: KimVoice is asked only for a job it can keep
+        await _checked(_check(jobs, notice))
     async with open_kimvoice(settings) as client:
         await client.validate_key_holder(key_number, member, pod, CodeType.UPDATE)
         code = await client.get_update_code(key_number, member, member, pod)
-    language = fields.get("language") or settings.languages[0]
-    message = CODE_MESSAGES.get(language, CODE_MESSAGES["en"])
-    await _submit({"kind": "notice", "message": message, "code": str(code.update_code), **fields}, wait)
+    await _submit({**notice, "code": str(code.update_code)}, wait)
 
 
 @outbound.command("list")
@@ -243,10 +245,14 @@ async def _checked(action: Coroutine[Any, Any, T]) -> T:
         usage(f"{_OPTION_OF_FIELD.get(exc.field, exc.field)}: {exc.rule}")
 
 
+async def _check(jobs: Any, fields: dict[str, Any]) -> None:
+    """`Outbound.check` as `_checked` takes it: a broken rule is the usage line naming the option."""
+    jobs.check(_given(fields))
+
+
 async def _submit(fields: dict[str, Any], wait: bool) -> None:
-    body = {key: value for key, value in fields.items() if value is not None}
     async with _outbound() as (store, jobs):
-        job, created = await _checked(jobs.submit(body))
+        job, created = await _checked(jobs.submit(_given(fields)))
         what = f"{job.kind.value} to {job.to} via {job.via}"
         click.echo(f"job {job.id} {'queued' if created else 'already exists'}: {what}")
         if wait:
@@ -291,6 +297,11 @@ async def _follow(store: Any, jobs: Any, job_id: str) -> str:
             click.echo(f"announce call {printable(record.call_id)}: {outcome}; "
                        f"codes read: {', '.join(record.codes) or '-'}")
     return str(job.state.value)
+
+
+def _given(fields: dict[str, Any]) -> dict[str, Any]:
+    """The options given (click passes the others as None)."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _history_line(entry: Any) -> str:

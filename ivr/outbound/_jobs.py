@@ -32,15 +32,30 @@ def configured_platforms(settings: Settings) -> dict[str, str]:
     }
 
 
+def refused_kinds(settings: Settings) -> dict[str, dict[JobKind, str]]:
+    """For each platform, the kinds this line cannot place through it and why (what a 422 says):
+    refused when asked, rather than kept to fail at the first attempt."""
+    refused = {via: {kind: f"a {kind.value} cannot be placed via {via}" for kind in JobKind if kind not in kinds}
+               for via, kinds in KINDS.items()}
+    if not settings.kazoo_notice_number:
+        refused["kazoo"][JobKind.NOTICE] = ("a notice cannot be placed via kazoo: no callflow number for notices "
+                                            "on this line (IVR_KAZOO_NOTICE_NUMBER)")
+    return refused
+
+
 class Outbound:
-    """Jobs as clients see them. `on_submit` callbacks wake the runner of this process."""
+    """Jobs as clients see them. `on_submit` callbacks wake the runner of this process; `on_final`
+    ones see each job a cancel here makes final (the runner's `on_final` see the others), so each
+    final job is counted once."""
 
     def __init__(self, store: JobStore, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
         self._platforms = configured_platforms(settings)
+        self._refused = refused_kinds(settings)
         self.on_submit: list[Callable[[Job], None]] = []
+        self.on_final: list[Callable[[Job], None]] = []
 
     async def submit(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> tuple[Job, bool]:
         """Check and keep a job; (the job, True when new). An idempotency key used within 24 h
@@ -53,16 +68,7 @@ class Outbound:
             if body.get("idempotency_key") not in (None, idempotency_key):
                 raise JobInputError("idempotency_key", "differs from the Idempotency-Key header")
             body["idempotency_key"] = idempotency_key
-        request = JobRequest.check(body)
-        via = request.via or self._settings.outbound_via
-        if why := self._platforms.get(via):
-            raise JobInputError("via", why)
-        if request.kind not in KINDS[via]:
-            raise JobInputError("kind", f"a {request.kind.value} cannot be placed via {via}")
-        languages = self._settings.languages
-        language = request.language or languages[0]
-        if language not in languages:
-            raise JobInputError("language", f"must be one of {', '.join(languages)}")
+        request, via, language = self.check(body)
         now = self._clock()
         not_before = request.not_before.timestamp() if request.not_before else None
         job = Job(
@@ -77,6 +83,22 @@ class Outbound:
             for wake in self.on_submit:
                 wake(kept)
         return kept, created
+
+    def check(self, data: Mapping[str, Any]) -> tuple[JobRequest, str, str]:
+        """The request, its platform and its language, by every rule of this line; nothing is
+        stored. `JobInputError` for the first broken rule: a caller asks this before work the job
+        would need (`ivr outbound code` before KimVoice)."""
+        request = JobRequest.check(data)
+        via = request.via or self._settings.outbound_via
+        if why := self._platforms.get(via):
+            raise JobInputError("via", why)
+        if why := self._refused[via].get(request.kind):
+            raise JobInputError("kind", why)
+        languages = self._settings.languages
+        language = request.language or languages[0]
+        if language not in languages:
+            raise JobInputError("language", f"must be one of {', '.join(languages)}")
+        return request, via, language
 
     async def get(self, job_id: str) -> Job:
         job = await self._store.job(job_id) if _plausible_id(job_id) else None
@@ -110,6 +132,8 @@ class Outbound:
                 job_id, JobState.CANCELLED, "cancelled on request", only_from={JobState.QUEUED}
             )
             if cancelled is not None:
+                for observe in self.on_final:
+                    observe(cancelled)
                 return cancelled
             job = await self.get(job_id)  # the runner took it meanwhile
         if job.state in IN_FLIGHT_STATES:

@@ -17,6 +17,7 @@ from ivr.errors import JobConflictError, JobInputError, JobNotFoundError
 from ivr.outbound import Attempt, JobState, Outbound
 from ivr.settings import load_settings
 from ivr.store import SqliteStore
+from ivr.web import Metrics
 
 NOTICE = {"kind": "notice", "to": "5551234", "message": "Your showing is confirmed."}
 
@@ -184,3 +185,13 @@ async def test_even_at_debug_no_code_reaches_a_log(tmp_path: Path, log_text: io.
         await store.close()
     logged = log_text.getvalue()
     assert "73915024" not in logged and "INSERT INTO jobs" not in logged
+
+
+async def test_a_queued_job_cancelled_is_counted_once_among_the_jobs_ended(store: SqliteStore, jobs: Outbound) -> None:
+    metrics = Metrics(["announce"])
+    jobs.on_final.append(metrics.job_final)
+    job, _ = await jobs.submit(NOTICE)
+    await jobs.cancel(job.id)
+    await jobs.cancel(job.id)  # already final: nothing more to count
+    counted = [line for line in metrics.render().decode().splitlines() if line.startswith("ivr_outbound_jobs_total")]
+    assert counted == ['ivr_outbound_jobs_total{platform="asterisk",state="cancelled"} 1.0']

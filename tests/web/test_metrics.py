@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -63,3 +64,19 @@ def test_drop_reasons_are_a_closed_set() -> None:
     page = metrics.render().decode()
     assert 'ivr_agi_connections_dropped_total{reason="refused"} 1.0' in page
     assert 'ivr_agi_connections_dropped_total{reason="unknown"} 1.0' in page and "made-up" not in page
+
+
+async def test_a_queued_job_cancelled_through_the_api_is_counted_once(tmp_path: Path) -> None:
+    """The runner counts the jobs it ends; one cancelled before any attempt ends in the API."""
+    token = "metrics-api-token-0123456789abcdef"
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()  # queued, never placed while the test runs
+    async with running_line(tmp_path, api="on", api_tokens=token) as line, httpx.AsyncClient(
+            base_url=line.service.http.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        answer = await http.post("/v1/outbound/jobs", json={
+            "kind": "notice", "to": "5551234", "message": "A test notice.", "not_before": later})
+        assert answer.status_code == 201, answer.text
+        job = answer.json()
+        for _ in range(2):  # the second finds it final already: nothing more to count
+            assert (await http.post(f"/v1/outbound/jobs/{job['id']}/cancel")).json()["state"] == "cancelled"
+        page = (await http.get("/metrics")).text
+    assert 'ivr_outbound_jobs_total{platform="asterisk",state="cancelled"} 1.0' in page

@@ -12,7 +12,7 @@ from support.outbound import RecordingContext, make_job
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError, SettingsError
 from ivr.outbound import Job, JobKind, JobState
-from ivr.outbound.platforms.kazoo import JOB_VARIABLE, KazooClient, KazooPlatform, pivot_flow
+from ivr.outbound.platforms.kazoo import JOB_VARIABLE, KazooClient, KazooPlatform, caller_id_parts, pivot_flow
 from ivr.outbound.platforms.kazoo.sandbox import (
     AGENT_DEVICE_ID,
     AGENT_USER_ID,
@@ -337,3 +337,15 @@ async def test_a_notice_without_a_pivot_number_is_rejected(server: KazooSandboxS
     finally:
         await kazoo.close()
     assert SANDBOX_PASSWORD not in log_text.getvalue()
+
+
+@pytest.mark.parametrize(("caller_id", "parts"), [
+    ('"Key office" <5551000>', ("Key office", "5551000")),
+    ("Key office <+15145551000>", ("Key office", "+15145551000")),
+    ("<5551000>", ("", "5551000")),
+    ("5551000", ("", "5551000")),
+    ('"Key office"', ("Key office", "")),
+    ("", ("", "")),
+])
+def test_the_caller_id_is_taken_apart_as_asterisk_reads_it(caller_id: str, parts: tuple[str, str]) -> None:
+    assert caller_id_parts(caller_id) == parts

@@ -20,7 +20,13 @@ from ivr.outbound.platforms.kazoo._client import (
     gregorian,
     pivot_flow,
 )
-from ivr.outbound.platforms.kazoo._platform import FOLLOW_LIMIT, KazooPlatform, bridge_outcome, leg_end
+from ivr.outbound.platforms.kazoo._platform import (
+    FOLLOW_LIMIT,
+    KazooPlatform,
+    bridge_outcome,
+    caller_id_parts,
+    leg_end,
+)
 from ivr.outbound.platforms.kazoo._provision import (
     PivotCallflow,
     Provisioned,
@@ -43,6 +49,7 @@ __all__ = [
     "Provisioned",
     "Quickcall",
     "bridge_outcome",
+    "caller_id_parts",
     "gregorian",
     "leg_end",
     "pivot_callflows",

@@ -40,6 +40,7 @@ new one): failing the job for a restart would be worse, and nothing can ring twi
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Sequence
 
@@ -49,7 +50,7 @@ from ivr.logging import get_logger
 from ivr.outbound import AttemptContext, AttemptEnd, JobKind, JobState
 from ivr.outbound.platforms.kazoo._client import JOB_VARIABLE, MAX_CDR_RANGE, CdrRow, KazooClient, printable
 
-__all__ = ["CDR_MARGIN", "FOLLOW_LIMIT", "KazooPlatform", "bridge_outcome", "leg_end", "notice_leg"]
+__all__ = ["CDR_MARGIN", "FOLLOW_LIMIT", "KazooPlatform", "bridge_outcome", "caller_id_parts", "leg_end", "notice_leg"]
 
 log = get_logger("ivr.outbound.kazoo")
 
@@ -67,6 +68,21 @@ _NO_ANSWER = frozenset({"NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL", "A
                         "PROGRESS_TIMEOUT", "RECOVERY_ON_TIMER_EXPIRE"})
 _IGNORED = frozenset({"LOSE_RACE", "PICKED_OFF"})
 """Legs of a simultaneous ring that lost to the one that answered: they tell nothing."""
+_NAMED_CALLER_ID = re.compile(r'(?:"(?P<quoted>[^"]*)"|(?P<bare>[^"<]*))\s*<(?P<number>[^<>]*)>')
+_CALLER_NUMBER = re.compile(r"[0-9+*#]+")
+
+
+def caller_id_parts(caller_id: str) -> tuple[str, str]:
+    """(name, number) of `IVR_OUTBOUND_CALLER_ID` as Asterisk reads its `CallerID`: `"Name" <number>`,
+    `Name <number>`, `<number>`, a bare number or a bare name; a part not given is empty. Kazoo's
+    quickcall takes them apart (`cid-name`, `cid-number`)."""
+    text = caller_id.strip()
+    if named := _NAMED_CALLER_ID.fullmatch(text):
+        name = named["quoted"] if named["quoted"] is not None else named["bare"]
+        return name.strip(), named["number"].strip()
+    if _CALLER_NUMBER.fullmatch(text):
+        return "", text
+    return text.strip('"').strip(), ""
 
 
 def leg_end(cause: str, who: str = "") -> AttemptEnd:

@@ -40,6 +40,9 @@ BEAT_SECONDS = 2.0
 UNAVAILABLE_BACKOFF = (5.0, 60.0)
 """First and longest wait before trying a platform that could not be reached."""
 REASON_LIMIT = 300
+DUE_MARGIN = 50
+"""Due jobs read beyond a platform's free slots: those it only moves on (cancelled, waiting for
+calling hours) do not take a slot's turn in one pass."""
 
 
 class Runner:
@@ -168,35 +171,41 @@ class Runner:
             self._spawn(job, attempt, platform, place=False)
 
     async def _place_due(self) -> None:
-        free = sum(max(self._max_active - n, 0) for n in self.active.values())
-        if free == 0:
-            return
         now = self._clock()
-        for job in await self._store.due_jobs(now, free + 50):
-            if job.cancel_requested:  # asked just as its last attempt went back to the queue: never claimed again
-                await self._end(job, JobState.CANCELLED, "cancelled on request", None, only_from={JobState.QUEUED})
-                continue
-            platform = self.platforms.get(job.via)
-            if platform is None:
-                await self._store.transition(job.id, JobState.FAILED, f"{job.via} is not configured on this line",
-                                             only_from={JobState.QUEUED})
-                continue
-            if job.kind is JobKind.NOTICE and not self._hours.open_at(now):
-                opens = self._hours.next_open(now)
-                await self._store.transition(
-                    job.id, JobState.QUEUED, f"waiting for calling hours ({self._hours}): next at {_iso(opens)}",
-                    only_from={JobState.QUEUED}, fields={"due": opens})
-                continue
-            if self._paused:
-                return  # the service began to stop during this pass: no new call
-            if self.active[job.via] >= self._max_active or not self._buckets[job.via].take():
-                continue
-            attempt = Attempt(job_id=job.id, number=len(job.attempts) + 1, platform=job.via,
-                              started=self._clock())
-            claimed = await self._store.start_attempt(
-                attempt, f"attempt {job.attempts_used + 1} of {job.max_attempts} via {job.via}")
-            if claimed is not None:
-                self._spawn(claimed, attempt, platform, place=True)
+        # jobs via a platform this line no longer has: they fail, and nothing else would read them
+        for job in await self._store.due_jobs(now, DUE_MARGIN, not_via=self.platforms):
+            await self._consider(job, None, now)
+        # each platform with room reads its own due jobs: one at its limit never hides another's
+        for name, platform in self.platforms.items():
+            free = self._max_active - self.active[name]
+            if free > 0:
+                for job in await self._store.due_jobs(now, free + DUE_MARGIN, via=name):
+                    await self._consider(job, platform, now)
+
+    async def _consider(self, job: Job, platform: Platform | None, now: float) -> None:
+        """Place one due job if its platform's limits allow, or move it on."""
+        if job.cancel_requested:  # asked just as its last attempt went back to the queue: never claimed again
+            await self._end(job, JobState.CANCELLED, "cancelled on request", None, only_from={JobState.QUEUED})
+            return
+        if platform is None:
+            await self._store.transition(job.id, JobState.FAILED, f"{job.via} is not configured on this line",
+                                         only_from={JobState.QUEUED})
+            return
+        if job.kind is JobKind.NOTICE and not self._hours.open_at(now):
+            opens = self._hours.next_open(now)
+            await self._store.transition(
+                job.id, JobState.QUEUED, f"waiting for calling hours ({self._hours}): next at {_iso(opens)}",
+                only_from={JobState.QUEUED}, fields={"due": opens})
+            return
+        if self._paused:
+            return  # the service began to stop during this pass: no new call
+        if self.active[job.via] >= self._max_active or not self._buckets[job.via].take():
+            return
+        attempt = Attempt(job_id=job.id, number=len(job.attempts) + 1, platform=job.via, started=self._clock())
+        claimed = await self._store.start_attempt(
+            attempt, f"attempt {job.attempts_used + 1} of {job.max_attempts} via {job.via}")
+        if claimed is not None:
+            self._spawn(claimed, attempt, platform, place=True)
 
     def _spawn(self, job: Job, attempt: Attempt, platform: Platform, *, place: bool) -> None:
         self._count(attempt.platform, +1)

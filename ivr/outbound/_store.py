@@ -26,8 +26,11 @@ class JobStore(Protocol):
         """Newest first; `before`: only jobs with a smaller id (the cursor of the next page)."""
         ...
 
-    async def due_jobs(self, now: float, limit: int) -> list[Job]:
-        """Queued jobs whose time has come, the longest-waiting first."""
+    async def due_jobs(
+        self, now: float, limit: int, *, via: str | None = None, not_via: Collection[str] = ()
+    ) -> list[Job]:
+        """Queued jobs whose time has come, the longest-waiting first; only those to be placed
+        via `via` when given, and none via a platform in `not_via`."""
         ...
 
     async def in_flight_jobs(self) -> list[Job]:

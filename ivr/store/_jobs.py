@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, due);
+CREATE INDEX IF NOT EXISTS jobs_due_via ON jobs (state, via, due);
 CREATE TABLE IF NOT EXISTS job_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL, attempt INTEGER
@@ -125,9 +126,19 @@ class JobTables:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return await self._select(f"{_SELECT}{clause} ORDER BY id DESC LIMIT ?", (*args, limit))
 
-    async def due_jobs(self, now: float, limit: int) -> list[Job]:
-        return await self._select(f"{_SELECT} WHERE state = 'queued' AND due <= ? ORDER BY due, id LIMIT ?",
-                                  (now, limit))
+    async def due_jobs(
+        self, now: float, limit: int, *, via: str | None = None, not_via: Collection[str] = ()
+    ) -> list[Job]:
+        where = ["state = 'queued'", "due <= ?"]
+        args: list[Any] = [now]
+        if via is not None:
+            where.append("via = ?")
+            args.append(via)
+        if not_via:
+            where.append(f"via NOT IN ({', '.join('?' * len(not_via))})")
+            args.extend(not_via)
+        return await self._select(f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY due, id LIMIT ?",
+                                  (*args, limit))
 
     async def in_flight_jobs(self) -> list[Job]:
         return await self._select(f"{_SELECT} WHERE state IN ('dialing', 'ringing', 'answered') ORDER BY id", ())

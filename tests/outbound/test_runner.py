@@ -16,7 +16,7 @@ import pytest
 
 from ivr.errors import PlatformRejectedError, PlatformUnavailableError
 from ivr.outbound import Attempt, AttemptContext, AttemptEnd, CallingHours, Job, JobKind, JobState, Outbound, Runner
-from ivr.settings import load_settings
+from ivr.settings import Settings, load_settings
 from ivr.store import SqliteStore
 
 NOTICE = {"kind": "notice", "to": "5551234", "message": "Hello."}
@@ -379,4 +379,46 @@ async def test_a_job_back_in_the_queue_with_a_cancel_asked_is_cancelled_not_stuc
     finally:
         await runner.stop()
     assert done.state is JobState.CANCELLED and done.reason == "cancelled on request"
+    assert platform.placed == []
+
+
+def with_kazoo(tmp_path: Path) -> Settings:
+    return load_settings(data_dir=tmp_path, kazoo_url="http://127.0.0.1:9/v2", kazoo_api_key="k" * 20)
+
+
+async def test_a_platform_at_its_limit_does_not_hold_back_a_bridge_via_an_idle_one(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    jobs = Outbound(store, with_kazoo(tmp_path))
+    asterisk, kazoo = ScriptedPlatform(default=None), ScriptedPlatform()
+    kazoo.name = "kazoo"
+    runner = Runner(store, {"asterisk": asterisk, "kazoo": kazoo}, hours=ALWAYS_OPEN, max_active=10, rate=100,
+                    retry_seconds=0.01, poll_interval=0.02)
+    for _ in range(80):  # a backlog well beyond what Asterisk may ring at once
+        await jobs.submit({**NOTICE, "via": "asterisk"})
+    await runner.start()
+    try:
+        async def asterisk_full() -> bool:
+            return asterisk.holding == 10
+        await until(asterisk_full)
+        bridge, _ = await jobs.submit({"kind": "bridge", "via": "kazoo", "to": "5551234", "agent": "user:abc"})
+        runner.wake()
+        done = await final(jobs, bridge.id)
+    finally:
+        await runner.stop()
+    assert done.state is JobState.COMPLETED and kazoo.placed == [f"{bridge.id}-1"]
+    assert len(asterisk.placed) == 10 and asterisk.most_at_once == 10
+
+
+async def test_a_job_via_a_platform_no_longer_configured_fails(store: SqliteStore, tmp_path: Path) -> None:
+    jobs = Outbound(store, with_kazoo(tmp_path))
+    job, _ = await jobs.submit({"kind": "bridge", "via": "kazoo", "to": "5551234", "agent": "user:abc"})
+    platform = ScriptedPlatform()
+    runner = make_runner(store, platform)  # restarted without Kazoo
+    await runner.start()
+    try:
+        done = await final(jobs, job.id)
+    finally:
+        await runner.stop()
+    assert done.state is JobState.FAILED and done.reason == "kazoo is not configured on this line"
     assert platform.placed == []

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import StoreError
+from ivr.outbound import Outbound
 from ivr.records import BackendCall, CallRecord, Outcome, Step
+from ivr.settings import load_settings
 from ivr.store import SqliteStore
 
 
@@ -116,5 +118,22 @@ async def test_a_deleted_database_is_noticed(tmp_path: Path) -> None:
         assert await store.healthy()
         path.unlink()
         assert not await store.healthy()
+    finally:
+        await store.close()
+
+
+async def test_due_jobs_are_read_for_one_platform_or_for_those_not_listed(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "calls.db")
+    try:
+        jobs = Outbound(store, load_settings(data_dir=tmp_path, kazoo_url="http://127.0.0.1:9/v2",
+                                             kazoo_api_key="k" * 20))
+        made = {via: {(await jobs.submit({"kind": "bridge", "via": via, "to": "5551234", "agent": "user:abc"}))[0].id
+                      for _ in range(3)} for via in ("asterisk", "kazoo")}
+        now = time.time() + 1
+        assert {job.id for job in await store.due_jobs(now, 10, via="kazoo")} == made["kazoo"]
+        assert [job.via for job in await store.due_jobs(now, 2, via="asterisk")] == ["asterisk", "asterisk"]
+        assert {job.id for job in await store.due_jobs(now, 10, not_via=["asterisk"])} == made["kazoo"]
+        assert await store.due_jobs(now, 10, not_via=["asterisk", "kazoo"]) == []
+        assert await store.due_jobs(now - 60, 10, via="kazoo") == []
     finally:
         await store.close()

@@ -287,8 +287,8 @@ async def test_a_crash_while_following_fails_the_job_without_a_second_call(
     assert len(platform.placed) == 1
 
 
-async def test_cancel_during_a_call_stops_the_retries(store: SqliteStore, jobs: Outbound) -> None:
-    platform = ScriptedPlatform(None, default=AttemptEnd(JobState.BUSY, "busy"))
+async def cancelled_while_held(store: SqliteStore, jobs: Outbound, platform: ScriptedPlatform) -> Job:
+    """A notice whose first attempt `platform` holds; cancelled then, and released: the job at its end."""
     runner = make_runner(store, platform)
     await runner.start()
     try:
@@ -298,11 +298,16 @@ async def test_cancel_during_a_call_stops_the_retries(store: SqliteStore, jobs: 
             return platform.holding == 1
         await until(holding)
         assert (await jobs.cancel(job.id)).cancel_requested
-        platform.hold_end = AttemptEnd(JobState.BUSY, "busy")
         platform.release.set()
-        done = await final(jobs, job.id)
+        return await final(jobs, job.id)
     finally:
         await runner.stop()
+
+
+async def test_cancel_during_a_call_stops_the_retries(store: SqliteStore, jobs: Outbound) -> None:
+    platform = ScriptedPlatform(None, default=AttemptEnd(JobState.BUSY, "busy"))
+    platform.hold_end = AttemptEnd(JobState.BUSY, "busy")
+    done = await cancelled_while_held(store, jobs, platform)
     assert done.state is JobState.CANCELLED and done.reason == "busy; cancelled on request"
     assert len(platform.placed) == 1
 
@@ -317,20 +322,7 @@ async def test_a_cancel_during_an_attempt_never_placed_ends_the_job_cancelled(
             await self._hold()
             raise PlatformUnavailableError("connection refused")
 
-    platform = SlowToFail()
-    runner = make_runner(store, platform)
-    await runner.start()
-    try:
-        job, _ = await jobs.submit(NOTICE)
-
-        async def holding() -> bool:
-            return platform.holding == 1
-        await until(holding)
-        assert (await jobs.cancel(job.id)).cancel_requested
-        platform.release.set()
-        done = await final(jobs, job.id)
-    finally:
-        await runner.stop()
+    done = await cancelled_while_held(store, jobs, SlowToFail())
     assert done.state is JobState.CANCELLED
     assert done.reason == "not placed: connection refused; cancelled on request"
     assert done.history[-1].state is JobState.CANCELLED and done.attempts_used == 0
